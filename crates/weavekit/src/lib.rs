@@ -1,0 +1,1 @@
+//! weavekit (work in progress).
