@@ -1,0 +1,385 @@
+//! The contenders (serial code, a rayon pool, weavekit, weavekit with the
+//! original's static split) and one timed sample of a workload on each.
+//!
+//! Fairness rules, kept in one place:
+//! - rayon gets a pool built once with as many threads as weavekit has
+//!   actors; weavekit gets one dispatcher built once; both are warm.
+//! - Every contender computes the same items with the same function and
+//!   collects them into a `Vec` in id order; buffers are dropped and
+//!   checksums computed outside the timed region.
+//! - Every sample is checked against the serial run's checksum, so a broken
+//!   contender fails the bench instead of winning it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use weavekit::Dispatcher;
+
+use super::error::BenchError;
+use crate::alloc_count;
+use crate::workloads::kernels::{fine, uneven};
+use crate::workloads::sweep::{Scene, SweepParams};
+use crate::workloads::worker::{jobs, worker};
+use crate::workloads::{self, checksum};
+
+/// Who runs a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contender {
+    /// A plain loop on the calling thread.
+    Serial,
+    /// `pool.install(|| (0..n).into_par_iter().map(f).collect())`.
+    Rayon,
+    /// weavekit with its default batching.
+    Weavekit,
+    /// weavekit with the original Weave's static split: one contiguous
+    /// range per actor (`batch_size = ceil(items / actors)`).
+    StaticSplit,
+}
+
+impl Contender {
+    /// The name used in the table and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Serial => "serial",
+            Contender::Rayon => "rayon",
+            Contender::Weavekit => "weavekit",
+            Contender::StaticSplit => "static",
+        }
+    }
+}
+
+/// A timed workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// 10,000 items casting 8 rays each against ~100 spheres.
+    Sweep,
+    /// 1,000,000 items of a few nanoseconds each.
+    Fine,
+    /// Item cost proportional to the id.
+    Uneven,
+    /// One 64-item job from dispatch to callback (time per job).
+    RoundTrip,
+}
+
+impl Workload {
+    /// Every workload, in table order.
+    pub const ALL: [Workload; 4] = [
+        Workload::Sweep,
+        Workload::Fine,
+        Workload::Uneven,
+        Workload::RoundTrip,
+    ];
+
+    /// The name used in the table and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Sweep => "sweep",
+            Workload::Fine => "fine",
+            Workload::Uneven => "uneven",
+            Workload::RoundTrip => "round_trip",
+        }
+    }
+
+    /// Items per job.
+    pub fn items(self) -> usize {
+        match self {
+            Workload::Sweep => workloads::SWEEP_ITEMS,
+            Workload::Fine => workloads::FINE_ITEMS,
+            Workload::Uneven => workloads::UNEVEN_ITEMS,
+            Workload::RoundTrip => workloads::ROUND_TRIP_ITEMS,
+        }
+    }
+
+    /// The contenders that run this workload.
+    pub fn contenders(self) -> &'static [Contender] {
+        use Contender::*;
+        match self {
+            Workload::Uneven => &[Serial, Rayon, Weavekit, StaticSplit],
+            _ => &[Serial, Rayon, Weavekit],
+        }
+    }
+
+    /// The ratios reported for this workload, as (numerator, denominator)
+    /// of median-per-round times.
+    pub fn ratios(self) -> &'static [(Contender, Contender)] {
+        use Contender::*;
+        match self {
+            Workload::Sweep | Workload::Fine => &[(Weavekit, Rayon), (Serial, Weavekit)],
+            Workload::Uneven => &[
+                (Weavekit, Rayon),
+                (Serial, Weavekit),
+                (StaticSplit, Weavekit),
+            ],
+            Workload::RoundTrip => &[(Weavekit, Rayon)],
+        }
+    }
+}
+
+/// Allocations per dispatch, counted by the binary's global allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Allocations {
+    /// Whether the counting allocator was installed (else all are `None`).
+    pub counted: bool,
+    /// Dispatches counted of each kind.
+    pub dispatches: usize,
+    /// Per tracked 64-item dispatch, callback included.
+    pub tracked_per_dispatch: Option<f64>,
+    /// Per detached 64-item dispatch.
+    pub detached_per_dispatch: Option<f64>,
+    /// Per rayon `install` + `collect` of 64 items (for reference).
+    pub rayon_per_install: Option<f64>,
+}
+
+/// Where a tracked job's callback leaves its result.
+struct Slot<R> {
+    cell: Rc<RefCell<Option<Result<Vec<R>, weavekit::Error>>>>,
+}
+
+impl<R: 'static> Slot<R> {
+    fn new() -> Self {
+        Slot {
+            cell: Rc::new(RefCell::new(None)),
+        }
+    }
+
+    /// A callback that stores the result here (allocates nothing).
+    fn callback(&self) -> impl FnOnce(Result<Vec<R>, weavekit::Error>) + 'static {
+        let cell = Rc::clone(&self.cell);
+        move |result| *cell.borrow_mut() = Some(result)
+    }
+
+    /// Takes the stored result.
+    fn take(&self, job: &'static str) -> Result<Vec<R>, BenchError> {
+        let result = self.cell.borrow_mut().take();
+        result.ok_or(BenchError::NoCallback { job })?.map_err(BenchError::from)
+    }
+}
+
+/// The contenders, built once and kept warm, with the serial run's
+/// checksums to check every sample against.
+pub struct Contenders {
+    actors: usize,
+    pool: rayon::ThreadPool,
+    dispatcher: Dispatcher,
+    scene: Scene,
+    params: SweepParams,
+    hits: Slot<u32>,
+    values: Slot<u64>,
+    expected: HashMap<Workload, u64>,
+    expected_blocked: u64,
+}
+
+impl Contenders {
+    /// Builds a rayon pool of `actors` threads and a dispatcher of `actors`
+    /// actors, and runs every workload serially once for its checksum.
+    pub fn new(actors: usize) -> Result<Contenders, BenchError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(actors)
+            .thread_name(|i| format!("rayon-{i}"))
+            .build()
+            .map_err(|e| BenchError::Rayon(e.to_string()))?;
+        let mut contenders = Contenders {
+            actors,
+            pool,
+            dispatcher: Dispatcher::new(actors, worker)?,
+            scene: Scene::benchmark(),
+            params: SweepParams::default(),
+            hits: Slot::new(),
+            values: Slot::new(),
+            expected: HashMap::new(),
+            expected_blocked: serial(workloads::BLOCKED_ITEMS, fine).1,
+        };
+        for workload in Workload::ALL {
+            let sum = contenders.run(workload, Contender::Serial)?.1;
+            contenders.expected.insert(workload, sum);
+        }
+        Ok(contenders)
+    }
+
+    /// Actors of the dispatcher (and threads of the rayon pool).
+    pub fn actors(&self) -> usize {
+        self.actors
+    }
+
+    /// The serial run's checksum of `workload`.
+    pub fn expected_checksum(&self, workload: Workload) -> u64 {
+        self.expected[&workload]
+    }
+
+    /// Runs `workload` once on `contender` (`reps` jobs for
+    /// [`Workload::RoundTrip`]), checks its results, and returns the time
+    /// per job.
+    pub fn sample(
+        &mut self,
+        workload: Workload,
+        contender: Contender,
+        reps: usize,
+    ) -> Result<Duration, BenchError> {
+        let reps = if workload == Workload::RoundTrip { reps.max(1) } else { 1 };
+        let mut total = Duration::ZERO;
+        for _ in 0..reps {
+            let (elapsed, sum) = self.run(workload, contender)?;
+            self.check(workload, contender, sum)?;
+            total += elapsed;
+        }
+        Ok(total / reps as u32)
+    }
+
+    /// How long `dispatch` of a [`workloads::BLOCKED_ITEMS`]-item job holds
+    /// the calling thread (the job then runs to the end, untimed, and its
+    /// results are checked).
+    pub fn sample_blocked(&mut self) -> Result<Duration, BenchError> {
+        let callback = self.values.callback();
+        let n = workloads::BLOCKED_ITEMS;
+        let start = Instant::now();
+        self.dispatcher.dispatch(jobs::FINE, n, callback, None, ())?;
+        let blocked = start.elapsed();
+        self.dispatcher.wait();
+        let buf = self.values.take(jobs::FINE)?;
+        let (expected, found) = (self.expected_blocked, checksum(&buf));
+        check_sum("master_blocked", Contender::Weavekit, expected, found)?;
+        Ok(blocked)
+    }
+
+    /// Counts allocations per 64-item tracked and detached dispatch (and
+    /// per rayon install), over `dispatches` of each after a warm-up.
+    pub fn allocations(&mut self, dispatches: usize) -> Result<Allocations, BenchError> {
+        let mut report = Allocations {
+            counted: alloc_count::is_installed(),
+            dispatches,
+            tracked_per_dispatch: None,
+            detached_per_dispatch: None,
+            rayon_per_install: None,
+        };
+        if !report.counted || dispatches == 0 {
+            return Ok(report);
+        }
+        let per = |count: u64| Some(count as f64 / dispatches as f64);
+        report.tracked_per_dispatch = per(self.count_repeated(dispatches, Self::tracked_round_trip)?);
+        report.detached_per_dispatch = per(self.count_repeated(dispatches, Self::detached_round_trip)?);
+        report.rayon_per_install = per(self.count_repeated(dispatches, Self::rayon_round_trip)?);
+        Ok(report)
+    }
+
+    /// Runs `step` as a warm-up, then counts the allocations of `times` runs.
+    fn count_repeated(
+        &mut self,
+        times: usize,
+        step: fn(&mut Self) -> Result<(), BenchError>,
+    ) -> Result<u64, BenchError> {
+        for _ in 0..times.min(100) {
+            step(self)?;
+        }
+        let (result, allocations) = alloc_count::count(|| (0..times).try_for_each(|_| step(self)));
+        result.map(|()| allocations)
+    }
+
+    fn tracked_round_trip(&mut self) -> Result<(), BenchError> {
+        let callback = self.values.callback();
+        let n = workloads::ROUND_TRIP_ITEMS;
+        self.dispatcher.dispatch(jobs::FINE, n, callback, None, ())?;
+        self.dispatcher.wait();
+        self.values.take(jobs::FINE).map(drop)
+    }
+
+    fn detached_round_trip(&mut self) -> Result<(), BenchError> {
+        let n = workloads::ROUND_TRIP_ITEMS;
+        self.dispatcher.dispatch_detached(jobs::TOUCH, n, None, ())?;
+        self.dispatcher.wait();
+        Ok(())
+    }
+
+    fn rayon_round_trip(&mut self) -> Result<(), BenchError> {
+        let n = workloads::ROUND_TRIP_ITEMS;
+        drop(self.pool.install(|| (0..n).into_par_iter().map(fine).collect::<Vec<_>>()));
+        Ok(())
+    }
+
+    /// Fails if `sum` is not the serial run's checksum of `workload`.
+    fn check(&self, workload: Workload, contender: Contender, sum: u64) -> Result<(), BenchError> {
+        check_sum(workload.name(), contender, self.expected[&workload], sum)
+    }
+
+    /// Runs one job of `workload` on `contender`: (time, checksum).
+    fn run(&mut self, workload: Workload, contender: Contender) -> Result<(Duration, u64), BenchError> {
+        let n = workload.items();
+        let batch = match contender {
+            Contender::StaticSplit => Some(n.div_ceil(self.actors)),
+            _ => None,
+        };
+        let (scene, params, pool) = (&self.scene, self.params, &self.pool);
+        let d = &mut self.dispatcher;
+        match (workload, contender) {
+            (Workload::Sweep, Contender::Serial) => Ok(serial(n, |id| scene.hits(id, &params))),
+            (Workload::Sweep, Contender::Rayon) => Ok(parallel(pool, n, |id| scene.hits(id, &params))),
+            (Workload::Sweep, _) => tracked(d, &self.hits, jobs::SWEEP, n, batch, params),
+            (Workload::Uneven, Contender::Serial) => Ok(serial(n, uneven)),
+            (Workload::Uneven, Contender::Rayon) => Ok(parallel(pool, n, uneven)),
+            (Workload::Uneven, _) => tracked(d, &self.values, jobs::UNEVEN, n, batch, ()),
+            (_, Contender::Serial) => Ok(serial(n, fine)),
+            (_, Contender::Rayon) => Ok(parallel(pool, n, fine)),
+            (_, _) => tracked(d, &self.values, jobs::FINE, n, batch, ()),
+        }
+    }
+}
+
+/// Fails unless `found == expected`.
+fn check_sum(workload: &'static str, contender: Contender, expected: u64, found: u64) -> Result<(), BenchError> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(BenchError::Checksum {
+        workload,
+        contender: contender.name(),
+        expected,
+        found,
+    })
+}
+
+/// Times a serial loop over `0..n`.
+fn serial<R: Copy + Into<u64>>(n: usize, f: impl Fn(usize) -> R) -> (Duration, u64) {
+    let start = Instant::now();
+    let buf: Vec<R> = (0..n).map(f).collect();
+    let elapsed = start.elapsed();
+    (elapsed, checksum(&buf))
+}
+
+/// Times a rayon parallel map over `0..n` on `pool`.
+fn parallel<R, F>(pool: &rayon::ThreadPool, n: usize, f: F) -> (Duration, u64)
+where
+    R: Copy + Into<u64> + Send,
+    F: Fn(usize) -> R + Send + Sync,
+{
+    let start = Instant::now();
+    let buf: Vec<R> = pool.install(|| (0..n).into_par_iter().map(f).collect());
+    let elapsed = start.elapsed();
+    (elapsed, checksum(&buf))
+}
+
+/// Times a tracked weavekit job from dispatch to callback.
+fn tracked<A, R>(
+    dispatcher: &mut Dispatcher,
+    slot: &Slot<R>,
+    job: &'static str,
+    n: usize,
+    batch: Option<usize>,
+    args: A,
+) -> Result<(Duration, u64), BenchError>
+where
+    A: Send + Sync + 'static,
+    R: Copy + Into<u64> + Send + 'static,
+{
+    let callback = slot.callback();
+    let start = Instant::now();
+    dispatcher.dispatch(job, n, callback, batch, args)?;
+    dispatcher.wait();
+    let elapsed = start.elapsed();
+    let buf = slot.take(job)?;
+    Ok((elapsed, checksum(&buf)))
+}

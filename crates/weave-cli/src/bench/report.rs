@@ -1,0 +1,486 @@
+//! The report of a run: medians, ratios, the targets of issue 3, the table
+//! printed on stdout and the JSON written by `--json`.
+//!
+//! Ratios are medians of per-round ratios (see [`crate::stats`]); times are
+//! medians over rounds. Both are in the JSON, with the raw samples, so
+//! anyone can recompute them.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::contenders::{Allocations, Contender, Workload};
+use super::error::BenchError;
+use super::runner::{Measurements, Plan, WorkloadSamples};
+use crate::stats::{median, median_ratio, quantile};
+
+/// Version of the JSON layout.
+pub const SCHEMA: u32 = 1;
+
+/// Whether a value must stay at most or at least at its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Comparison {
+    /// `value <= target`.
+    #[serde(rename = "<=")]
+    AtMost,
+    /// `value >= target`.
+    #[serde(rename = ">=")]
+    AtLeast,
+}
+
+impl Comparison {
+    /// `<=` or `>=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::AtMost => "<=",
+            Comparison::AtLeast => ">=",
+        }
+    }
+
+    /// Whether `value` meets `target`.
+    pub fn holds(self, value: f64, target: f64) -> bool {
+        match self {
+            Comparison::AtMost => value <= target,
+            Comparison::AtLeast => value >= target,
+        }
+    }
+}
+
+/// The ratio targets of issue 3: (workload, numerator, denominator, comparison, target).
+const RATIO_TARGETS: [(Workload, Contender, Contender, Comparison, f64); 6] = [
+    (Workload::Sweep, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 1.0),
+    (Workload::Sweep, Contender::Serial, Contender::Weavekit, Comparison::AtLeast, 1.9),
+    (Workload::Fine, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 1.0),
+    (Workload::Uneven, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 1.0),
+    (Workload::Uneven, Contender::StaticSplit, Contender::Weavekit, Comparison::AtLeast, 1.5),
+    (Workload::RoundTrip, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 0.7),
+];
+/// Target: median time `dispatch` of a 1M-item job holds the master, in µs.
+const BLOCKED_TARGET_US: f64 = 2.0;
+/// Target: allocations per tracked dispatch.
+const TRACKED_ALLOCS_TARGET: f64 = 2.0;
+/// Target: allocations per detached dispatch.
+const DETACHED_ALLOCS_TARGET: f64 = 1.0;
+
+/// The machine and settings of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Machine {
+    /// Actors (and rayon threads).
+    pub actors: usize,
+    /// `std::thread::available_parallelism`.
+    pub available_parallelism: usize,
+    /// `std::env::consts::OS`.
+    pub os: &'static str,
+    /// `std::env::consts::ARCH`.
+    pub arch: &'static str,
+}
+
+impl Machine {
+    /// This machine, running `actors` actors.
+    pub fn this(actors: usize) -> Machine {
+        Machine {
+            actors,
+            available_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+        }
+    }
+}
+
+/// One contender's times on one workload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContenderReport {
+    /// [`Contender::name`].
+    pub name: &'static str,
+    /// Median time per job, ns.
+    pub median_ns: Option<f64>,
+    /// Fastest sample, ns.
+    pub min_ns: Option<f64>,
+    /// Every recorded sample in round order, ns.
+    pub samples_ns: Vec<f64>,
+}
+
+/// A ratio of two contenders' times on one workload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RatioReport {
+    /// `"weavekit/rayon"` and the like.
+    pub name: String,
+    /// Median over rounds of the per-round ratio.
+    pub value: Option<f64>,
+}
+
+/// One workload's results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadReport {
+    /// [`Workload::name`].
+    pub name: &'static str,
+    /// Items per job.
+    pub items: usize,
+    /// Per contender.
+    pub contenders: Vec<ContenderReport>,
+    /// The ratios of [`Workload::ratios`].
+    pub ratios: Vec<RatioReport>,
+}
+
+/// How long `dispatch` of a large job held the master.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockedReport {
+    /// Items of the dispatched job.
+    pub items: usize,
+    /// Median, ns.
+    pub median_ns: Option<f64>,
+    /// 90th percentile, ns.
+    pub p90_ns: Option<f64>,
+    /// Largest sample, ns.
+    pub max_ns: Option<f64>,
+    /// Every sample, ns.
+    pub samples_ns: Vec<f64>,
+}
+
+/// A target of issue 3 and whether this run met it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// What is measured, e.g. `"sweep weavekit/rayon"`.
+    pub name: String,
+    /// The measured value (`None`: not measured).
+    pub value: Option<f64>,
+    /// `"x"`, `"us"` or `"allocs"`.
+    pub unit: &'static str,
+    /// How the value compares with the target.
+    pub comparison: Comparison,
+    /// The target.
+    pub target: f64,
+    /// Whether the target is met (`None`: not measured).
+    pub met: Option<bool>,
+}
+
+impl Check {
+    fn new(name: String, value: Option<f64>, unit: &'static str, comparison: Comparison, target: f64) -> Check {
+        let met = value.map(|v| comparison.holds(v, target));
+        Check { name, value, unit, comparison, target, met }
+    }
+}
+
+/// Everything `weave bench` reports; serialised as the `--json` file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The machine.
+    pub machine: Machine,
+    /// `"short"` or `"full"`.
+    pub mode: &'static str,
+    /// What was measured.
+    pub plan: Plan,
+    /// Per workload.
+    pub workloads: Vec<WorkloadReport>,
+    /// Master blocked by `dispatch`.
+    pub master_blocked: BlockedReport,
+    /// Allocations per dispatch.
+    pub allocations: Allocations,
+    /// The targets.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Summarises `measurements`.
+    pub fn new(machine: Machine, mode: &'static str, plan: Plan, measurements: &Measurements) -> Report {
+        let workloads: Vec<_> = measurements.workloads.iter().map(workload_report).collect();
+        let blocked = &measurements.blocked_ns;
+        let master_blocked = BlockedReport {
+            items: crate::workloads::BLOCKED_ITEMS,
+            median_ns: median(blocked),
+            p90_ns: quantile(blocked, 0.9),
+            max_ns: quantile(blocked, 1.0),
+            samples_ns: blocked.clone(),
+        };
+        let checks = checks(&measurements.workloads, &master_blocked, &measurements.allocations);
+        Report {
+            schema: SCHEMA,
+            machine,
+            mode,
+            plan,
+            workloads,
+            master_blocked,
+            allocations: measurements.allocations,
+            checks,
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// Writes [`Report::to_json`] to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<(), BenchError> {
+        std::fs::write(path, self.to_json() + "\n").map_err(|e| BenchError::output(path, e))
+    }
+
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "weave bench ({} run): {} actors = {} rayon threads, {} CPUs, {} rounds, medians",
+            self.mode, m.actors, m.actors, m.available_parallelism, self.plan.rounds
+        );
+        out += &workload_table(&self.workloads);
+        out += &self.summary_lines();
+        out += "\ntargets (ratios are medians of per-round ratios)\n";
+        for check in &self.checks {
+            out += &check_line(check);
+        }
+        out
+    }
+
+    fn summary_lines(&self) -> String {
+        let b = &self.master_blocked;
+        let a = &self.allocations;
+        let mut out = format!(
+            "\nmaster blocked by dispatch of {} items: {} median, {} p90, {} max ({} samples)\n",
+            b.items,
+            fmt_ns(b.median_ns),
+            fmt_ns(b.p90_ns),
+            fmt_ns(b.max_ns),
+            b.samples_ns.len()
+        );
+        if a.counted {
+            let _ = writeln!(
+                out,
+                "allocations per dispatch: {} tracked, {} detached (rayon install+collect: {}), over {} each",
+                fmt_count(a.tracked_per_dispatch),
+                fmt_count(a.detached_per_dispatch),
+                fmt_count(a.rayon_per_install),
+                a.dispatches
+            );
+        } else {
+            out += "allocations: not counted (counting allocator not installed)\n";
+        }
+        out
+    }
+}
+
+fn workload_report(w: &WorkloadSamples) -> WorkloadReport {
+    let contenders = w
+        .samples
+        .iter()
+        .map(|(c, s)| ContenderReport {
+            name: c.name(),
+            median_ns: median(s),
+            min_ns: quantile(s, 0.0),
+            samples_ns: s.clone(),
+        })
+        .collect();
+    let ratios = w
+        .workload
+        .ratios()
+        .iter()
+        .map(|&(num, den)| RatioReport {
+            name: ratio_name(num, den),
+            value: median_ratio(w.of(num), w.of(den)),
+        })
+        .collect();
+    WorkloadReport { name: w.workload.name(), items: w.workload.items(), contenders, ratios }
+}
+
+fn ratio_name(numerator: Contender, denominator: Contender) -> String {
+    format!("{}/{}", numerator.name(), denominator.name())
+}
+
+fn checks(workloads: &[WorkloadSamples], blocked: &BlockedReport, allocs: &Allocations) -> Vec<Check> {
+    let mut out: Vec<Check> = RATIO_TARGETS
+        .iter()
+        .map(|&(workload, num, den, comparison, target)| {
+            let samples = workloads.iter().find(|w| w.workload == workload);
+            let value = samples.and_then(|w| median_ratio(w.of(num), w.of(den)));
+            let name = format!("{} {}", workload.name(), ratio_name(num, den));
+            Check::new(name, value, "x", comparison, target)
+        })
+        .collect();
+    let blocked_us = blocked.median_ns.map(|ns| ns / 1e3);
+    out.push(Check::new("master blocked (median)".into(), blocked_us, "us", Comparison::AtMost, BLOCKED_TARGET_US));
+    let tracked = allocs.tracked_per_dispatch;
+    out.push(Check::new("allocations per tracked dispatch".into(), tracked, "allocs", Comparison::AtMost, TRACKED_ALLOCS_TARGET));
+    let detached = allocs.detached_per_dispatch;
+    out.push(Check::new("allocations per detached dispatch".into(), detached, "allocs", Comparison::AtMost, DETACHED_ALLOCS_TARGET));
+    out
+}
+
+/// The table of times and ratios, one row per workload.
+fn workload_table(workloads: &[WorkloadReport]) -> String {
+    let contenders = [Contender::Serial, Contender::Rayon, Contender::Weavekit, Contender::StaticSplit];
+    let ratios = [
+        (Contender::Weavekit, Contender::Rayon),
+        (Contender::Serial, Contender::Weavekit),
+        (Contender::StaticSplit, Contender::Weavekit),
+    ];
+    let mut out = format!("{:<12}{:>9}", "workload", "items");
+    for c in contenders {
+        let _ = write!(out, "{:>12}", c.name());
+    }
+    for (num, den) in ratios {
+        let _ = write!(out, "{:>17}", ratio_name(num, den));
+    }
+    out.push('\n');
+    for w in workloads {
+        let _ = write!(out, "{:<12}{:>9}", w.name, w.items);
+        for c in contenders {
+            let median = w.contenders.iter().find(|r| r.name == c.name()).and_then(|r| r.median_ns);
+            let _ = write!(out, "{:>12}", if median.is_some() { fmt_ns(median) } else { "-".into() });
+        }
+        for (num, den) in ratios {
+            let value = w.ratios.iter().find(|r| r.name == ratio_name(num, den)).and_then(|r| r.value);
+            let _ = write!(out, "{:>17}", value.map_or("-".into(), |v| format!("{v:.2}x")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn check_line(check: &Check) -> String {
+    let value = match (check.value, check.unit) {
+        (None, _) => "n/a".to_string(),
+        (Some(v), "x") => format!("{v:.2}x"),
+        (Some(v), "us") => format!("{v:.2} us"),
+        (Some(v), _) => format!("{v:.2}"),
+    };
+    let target = match check.unit {
+        "x" => format!("{:.2}x", check.target),
+        "us" => format!("{:.2} us", check.target),
+        _ => format!("{:.0}", check.target),
+    };
+    let verdict = match check.met {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "not measured",
+    };
+    format!(
+        "  {:<36}{:>12}  {} {:<10}{}\n",
+        check.name,
+        value,
+        check.comparison.symbol(),
+        target,
+        verdict
+    )
+}
+
+/// A duration in ns with a readable unit, `-` for `None`.
+pub fn fmt_ns(ns: Option<f64>) -> String {
+    match ns {
+        None => "-".into(),
+        Some(ns) if ns < 1e3 => format!("{ns:.0} ns"),
+        Some(ns) if ns < 1e6 => format!("{:.2} us", ns / 1e3),
+        Some(ns) if ns < 1e9 => format!("{:.2} ms", ns / 1e6),
+        Some(ns) => format!("{:.2} s", ns / 1e9),
+    }
+}
+
+fn fmt_count(count: Option<f64>) -> String {
+    count.map_or("-".into(), |c| format!("{c:.2}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(workload: Workload, times: &[(Contender, [f64; 3])]) -> WorkloadSamples {
+        WorkloadSamples {
+            workload,
+            samples: times.iter().map(|(c, s)| (*c, s.to_vec())).collect(),
+        }
+    }
+
+    fn measurements() -> Measurements {
+        use Contender::*;
+        Measurements {
+            workloads: vec![
+                samples(Workload::Sweep, &[(Serial, [40.0, 44.0, 400.0]), (Rayon, [21.0, 22.0, 200.0]), (Weavekit, [20.0, 22.0, 200.0])]),
+                samples(Workload::Uneven, &[(Serial, [60.0; 3]), (Rayon, [30.0; 3]), (Weavekit, [30.0; 3]), (StaticSplit, [45.0; 3])]),
+            ],
+            blocked_ns: vec![900.0, 1100.0, 5000.0],
+            allocations: Allocations {
+                counted: true,
+                dispatches: 10,
+                tracked_per_dispatch: Some(2.0),
+                detached_per_dispatch: Some(1.5),
+                rayon_per_install: Some(3.0),
+            },
+        }
+    }
+
+    fn report() -> Report {
+        Report::new(Machine::this(2), "short", Plan::short(), &measurements())
+    }
+
+    fn check<'a>(report: &'a Report, name: &str) -> &'a Check {
+        report.checks.iter().find(|c| c.name == name).unwrap()
+    }
+
+    #[test]
+    fn ratios_are_medians_of_per_round_ratios() {
+        let r = report();
+        let sweep = &r.workloads[0];
+        assert_eq!(sweep.contenders[0].median_ns, Some(44.0));
+        let wk_rayon = sweep.ratios.iter().find(|x| x.name == "weavekit/rayon").unwrap();
+        // Per round: 20/21, 1.0, 1.0.
+        assert_eq!(wk_rayon.value, Some(1.0));
+        assert_eq!(check(&r, "sweep serial/weavekit").value, Some(2.0));
+        assert_eq!(check(&r, "uneven static/weavekit").value, Some(1.5));
+    }
+
+    #[test]
+    fn checks_compare_against_targets() {
+        let r = report();
+        assert_eq!(check(&r, "sweep weavekit/rayon").met, Some(true));
+        assert_eq!(check(&r, "sweep serial/weavekit").met, Some(true));
+        assert_eq!(check(&r, "uneven static/weavekit").met, Some(true));
+        assert_eq!(check(&r, "master blocked (median)").value, Some(1.1));
+        assert_eq!(check(&r, "allocations per tracked dispatch").met, Some(true));
+        assert_eq!(check(&r, "allocations per detached dispatch").met, Some(false));
+        // No fine samples: measured as nothing, neither met nor missed.
+        assert_eq!(check(&r, "fine weavekit/rayon").met, None);
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+        assert_eq!(json["schema"], SCHEMA);
+        assert_eq!(json["machine"]["actors"], 2);
+        assert_eq!(json["mode"], "short");
+        assert_eq!(json["plan"]["rounds"], Plan::short().rounds);
+        let sweep = &json["workloads"][0];
+        assert_eq!(sweep["name"], "sweep");
+        assert_eq!(sweep["items"], 10_000);
+        assert_eq!(sweep["contenders"][1]["name"], "rayon");
+        assert_eq!(sweep["contenders"][1]["samples_ns"].as_array().unwrap().len(), 3);
+        assert_eq!(sweep["ratios"][0]["name"], "weavekit/rayon");
+        assert_eq!(json["master_blocked"]["median_ns"], 1100.0);
+        assert_eq!(json["allocations"]["tracked_per_dispatch"], 2.0);
+        let first = &json["checks"][0];
+        assert_eq!(first["comparison"], "<=");
+        assert_eq!(first["unit"], "x");
+        assert!(first["met"].is_boolean());
+        assert!(json["checks"][2]["met"].is_null());
+    }
+
+    #[test]
+    fn table_lists_workloads_and_verdicts() {
+        let table = report().table();
+        assert!(table.contains("sweep"));
+        assert!(table.contains("2.00x"));
+        assert!(table.contains("MISSED"));
+        assert!(table.contains("not measured"));
+    }
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(fmt_ns(Some(850.0)), "850 ns");
+        assert_eq!(fmt_ns(Some(1500.0)), "1.50 us");
+        assert_eq!(fmt_ns(Some(2.5e7)), "25.00 ms");
+        assert_eq!(fmt_ns(Some(3e9)), "3.00 s");
+        assert_eq!(fmt_ns(None), "-");
+    }
+}

@@ -1,0 +1,144 @@
+//! [`Error`]: everything that can go wrong, reported where it happens.
+
+use std::fmt;
+
+/// What went wrong in a [`Dispatcher`](crate::Dispatcher) call or in a job.
+///
+/// Errors about a dispatch itself (unknown job, wrong types, zero batch size)
+/// are returned at once by the call, deferred variants included, and nothing
+/// is queued. A panic inside a handler reaches the job's callback as
+/// [`Error::HandlerPanicked`] (or, for detached jobs,
+/// [`Dispatcher::take_detached_errors`](crate::Dispatcher::take_detached_errors)).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// `Dispatcher::new` was asked for zero actors.
+    NoActors,
+    /// The worker entry panicked on an actor, so `Dispatcher::new` failed.
+    WorkerPanicked {
+        /// Index of the first actor whose entry panicked.
+        actor: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// Actors registered different handlers (names, kinds or types), so a job
+    /// could not run on every actor alike.
+    WorkersDisagree {
+        /// The first actor that differs from actor 0.
+        actor: usize,
+        /// What differs.
+        detail: String,
+    },
+    /// The operating system refused to start an actor thread.
+    Spawn {
+        /// Index of the actor that could not start.
+        actor: usize,
+        /// The OS error.
+        message: String,
+    },
+    /// No handler is registered under this name.
+    UnknownJob {
+        /// The job name given to the dispatch call.
+        job: String,
+    },
+    /// The dispatch's argument type is not the one the handler takes.
+    ArgumentType {
+        /// The job name.
+        job: String,
+        /// The argument type the handler was registered with.
+        expected: &'static str,
+        /// The argument type given to the dispatch call.
+        found: &'static str,
+    },
+    /// The callback's result type is not the one the handler returns.
+    ResultType {
+        /// The job name.
+        job: String,
+        /// The result type the handler returns.
+        expected: &'static str,
+        /// The result type the callback expects.
+        found: &'static str,
+    },
+    /// A tracked dispatch named a handler registered with `on_detached`,
+    /// which returns nothing to collect.
+    DetachedHandler {
+        /// The job name.
+        job: String,
+    },
+    /// `batch_size` was `Some(0)`.
+    ZeroBatchSize {
+        /// The job name.
+        job: String,
+    },
+    /// The result buffer for this many items could not be allocated.
+    TooManyItems {
+        /// The job name.
+        job: String,
+        /// The requested item count.
+        items: usize,
+    },
+    /// A handler panicked on an item; the job's remaining items were skipped.
+    HandlerPanicked {
+        /// The job name.
+        job: String,
+        /// The id of the item whose call panicked.
+        item: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// A [`DispatchHandle`](crate::DispatchHandle) was used after its
+    /// dispatcher was destroyed.
+    Closed,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoActors => write!(f, "a dispatcher needs at least one actor"),
+            Error::WorkerPanicked { actor, message } => {
+                write!(f, "the worker entry panicked on actor {actor}: {message}")
+            }
+            Error::WorkersDisagree { actor, detail } => write!(
+                f,
+                "actor {actor} registered different handlers than actor 0: {detail}"
+            ),
+            Error::Spawn { actor, message } => {
+                write!(f, "could not start the thread of actor {actor}: {message}")
+            }
+            Error::UnknownJob { job } => write!(f, "no handler is registered for job `{job}`"),
+            Error::ArgumentType {
+                job,
+                expected,
+                found,
+            } => write!(
+                f,
+                "job `{job}` takes arguments of type `{expected}`, but the dispatch passed `{found}`"
+            ),
+            Error::ResultType {
+                job,
+                expected,
+                found,
+            } => write!(
+                f,
+                "job `{job}` returns `{expected}`, but the callback expects `{found}`"
+            ),
+            Error::DetachedHandler { job } => write!(
+                f,
+                "job `{job}` has a detached handler, which returns no results; use dispatch_detached"
+            ),
+            Error::ZeroBatchSize { job } => {
+                write!(f, "job `{job}` was dispatched with a batch size of 0")
+            }
+            Error::TooManyItems { job, items } => write!(
+                f,
+                "job `{job}`: no result buffer can be allocated for {items} items"
+            ),
+            Error::HandlerPanicked { job, item, message } => {
+                write!(f, "job `{job}` panicked on item {item}: {message}")
+            }
+            Error::Closed => write!(f, "the dispatcher has been destroyed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,350 @@
+//! The actor side: a [`Kernel`] holds one actor's named handlers and runs
+//! batches of items through them.
+//!
+//! Handlers are registered with their concrete types and stored type-erased
+//! behind [`ErasedHandler`]. The erasure is per *batch*, not per item: one
+//! virtual call and one argument downcast run a whole contiguous range, and
+//! the loop inside is monomorphised for the handler, so a handler of a few
+//! nanoseconds costs a few nanoseconds per item.
+//!
+//! Handlers live on their actor's thread and never leave it, so they need be
+//! neither `Send` nor `Sync`: per-actor state is plain captured data.
+
+use std::any::{type_name, Any, TypeId};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::ptr;
+
+use crate::unwind;
+
+/// An actor's handler table, filled in by the worker entry.
+///
+/// Each actor runs the worker entry once, on its own thread, with its own
+/// `Kernel`; whatever the entry creates and moves into its handlers is that
+/// actor's private state (Weave's per-actor Luau VM state).
+///
+/// # Examples
+///
+/// ```
+/// use weavekit::Kernel;
+///
+/// fn worker(kernel: &mut Kernel) {
+///     let mut calls = 0_u64; // private to this actor
+///     kernel.on("square", move |id: usize, _: &()| {
+///         calls += 1;
+///         id * id
+///     });
+///     kernel.on_detached("log", |id: usize, prefix: &String| {
+///         let _ = (id, prefix);
+///     });
+/// }
+/// # let mut d = weavekit::Dispatcher::new(1, worker).unwrap();
+/// # d.dispatch("square", 3, |r: Result<Vec<usize>, _>| assert_eq!(r.unwrap(), [0, 1, 4]), None, ()).unwrap();
+/// # d.wait();
+/// ```
+pub struct Kernel {
+    actor_index: usize,
+    actor_count: usize,
+    handlers: Vec<Box<dyn ErasedHandler>>,
+    signatures: Vec<Signature>,
+    index_by_name: HashMap<String, usize>,
+}
+
+impl Kernel {
+    pub(crate) fn new(actor_index: usize, actor_count: usize) -> Kernel {
+        Kernel {
+            actor_index,
+            actor_count,
+            handlers: Vec::new(),
+            signatures: Vec::new(),
+            index_by_name: HashMap::new(),
+        }
+    }
+
+    /// Registers a *tracked* handler: `handler(id, args)` computes item
+    /// `id`'s result, which lands in the job's buffer at index `id`.
+    ///
+    /// Registering a name again replaces the earlier handler.
+    pub fn on<A, R, F>(&mut self, name: &str, handler: F)
+    where
+        F: FnMut(usize, &A) -> R + 'static,
+        A: 'static,
+        R: Send + 'static,
+    {
+        let signature = Signature {
+            name: name.to_owned(),
+            kind: HandlerKind::Tracked,
+            args: TypeTag::of::<A>(),
+            result: TypeTag::of::<R>(),
+        };
+        self.insert(signature, Box::new(Tracked::new(handler)));
+    }
+
+    /// Registers a *detached* handler: `handler(id, args)` runs for its side
+    /// effects; nothing is sent back.
+    ///
+    /// Registering a name again replaces the earlier handler.
+    pub fn on_detached<A, F>(&mut self, name: &str, handler: F)
+    where
+        F: FnMut(usize, &A) + 'static,
+        A: 'static,
+    {
+        let signature = Signature {
+            name: name.to_owned(),
+            kind: HandlerKind::Detached,
+            args: TypeTag::of::<A>(),
+            result: TypeTag::of::<()>(),
+        };
+        self.insert(signature, Box::new(Detached::new(handler)));
+    }
+
+    /// This actor's index, in `0..actor_count`.
+    pub fn actor_index(&self) -> usize {
+        self.actor_index
+    }
+
+    /// How many actors the dispatcher runs.
+    pub fn actor_count(&self) -> usize {
+        self.actor_count
+    }
+
+    fn insert(&mut self, signature: Signature, handler: Box<dyn ErasedHandler>) {
+        match self.index_by_name.get(&signature.name) {
+            Some(&index) => {
+                self.handlers[index] = handler;
+                self.signatures[index] = signature;
+            }
+            None => {
+                self.index_by_name
+                    .insert(signature.name.clone(), self.handlers.len());
+                self.handlers.push(handler);
+                self.signatures.push(signature);
+            }
+        }
+    }
+
+    /// The registered handlers' signatures, indexed like the handlers.
+    pub(crate) fn signatures(&self) -> &[Signature] {
+        &self.signatures
+    }
+
+    /// The handler at `index`, as resolved by the master's registry.
+    pub(crate) fn handler(&mut self, index: usize) -> &mut dyn ErasedHandler {
+        &mut *self.handlers[index]
+    }
+}
+
+/// Whether a handler returns results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandlerKind {
+    /// Registered with [`Kernel::on`].
+    Tracked,
+    /// Registered with [`Kernel::on_detached`].
+    Detached,
+}
+
+/// A type's identity and its name for error messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TypeTag {
+    pub(crate) id: TypeId,
+    pub(crate) name: &'static str,
+}
+
+impl TypeTag {
+    pub(crate) fn of<T: 'static>() -> TypeTag {
+        TypeTag {
+            id: TypeId::of::<T>(),
+            name: type_name::<T>(),
+        }
+    }
+}
+
+impl PartialEq for TypeTag {
+    fn eq(&self, other: &TypeTag) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for TypeTag {}
+
+/// What the master needs to check a dispatch against a handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Signature {
+    pub(crate) name: String,
+    pub(crate) kind: HandlerKind,
+    pub(crate) args: TypeTag,
+    pub(crate) result: TypeTag,
+}
+
+/// A panic on one item of a batch.
+#[derive(Debug)]
+pub(crate) struct ItemPanic {
+    pub(crate) item: usize,
+    pub(crate) message: String,
+}
+
+/// Where a batch's results go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Output {
+    /// Drop each result (a detached dispatch of a tracked handler).
+    Discard,
+    /// Write item `i`'s result to `base.add(i)`; `base` points to the job's
+    /// buffer of the handler's result type.
+    Slots(*mut ()),
+}
+
+/// A handler with its types erased, called once per batch.
+pub(crate) trait ErasedHandler {
+    /// Runs items `range` with `args`, stopping at the first panic.
+    ///
+    /// On a panic, results already written for this batch are dropped again,
+    /// so a batch's slots are either all initialised (`Ok`) or all
+    /// uninitialised (`Err`).
+    ///
+    /// # Safety
+    ///
+    /// With [`Output::Slots`], `base` must point to an allocation of the
+    /// handler's result type with room for at least `range.end` values, whose
+    /// slots in `range` are uninitialised and written by no other thread
+    /// during this call.
+    unsafe fn run(
+        &mut self,
+        args: &(dyn Any + Send + Sync),
+        range: Range<usize>,
+        output: Output,
+    ) -> Result<(), ItemPanic>;
+}
+
+/// A handler registered with [`Kernel::on`].
+struct Tracked<A, R, F> {
+    handler: F,
+    _types: PhantomData<fn(&A) -> R>,
+}
+
+impl<A, R, F> Tracked<A, R, F> {
+    fn new(handler: F) -> Self {
+        Tracked {
+            handler,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<A, R, F> ErasedHandler for Tracked<A, R, F>
+where
+    F: FnMut(usize, &A) -> R,
+    A: 'static,
+{
+    unsafe fn run(
+        &mut self,
+        args: &(dyn Any + Send + Sync),
+        range: Range<usize>,
+        output: Output,
+    ) -> Result<(), ItemPanic> {
+        let mut next = range.start;
+        let outcome = unwind::catch(|| {
+            let args = downcast::<A>(args);
+            match output {
+                Output::Discard => {
+                    while next < range.end {
+                        drop((self.handler)(next, args));
+                        next += 1;
+                    }
+                }
+                Output::Slots(base) => {
+                    let base = base.cast::<R>();
+                    while next < range.end {
+                        let value = (self.handler)(next, args);
+                        // SAFETY: the caller guarantees `base` has room for
+                        // `range.end` values of `R` and that slot `next`
+                        // (inside `range`) is uninitialised and ours alone.
+                        unsafe { base.add(next).write(value) };
+                        next += 1;
+                    }
+                }
+            }
+        });
+        outcome.map_err(|message| {
+            if let Output::Slots(base) = output {
+                // SAFETY: slots `range.start..next` were written above and
+                // nobody else touches them (the caller's guarantee).
+                unsafe { drop_slots(base.cast::<R>(), range.start..next) };
+            }
+            ItemPanic {
+                item: next,
+                message,
+            }
+        })
+    }
+}
+
+/// Drops slots `range` of `base`: the results of a failed batch, or of a
+/// failed job. A panicking `Drop` leaks the rest of the range rather than
+/// unwinding into an actor or the master's poll.
+///
+/// # Safety
+///
+/// The slots must be initialised and owned by the caller; afterwards they
+/// count as uninitialised.
+pub(crate) unsafe fn drop_slots<R>(base: *mut R, range: Range<usize>) {
+    let _ = unwind::catch(|| {
+        // SAFETY: the caller guarantees the slots are initialised and ours;
+        // `drop_in_place` on the slice drops each exactly once.
+        unsafe {
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
+                base.add(range.start),
+                range.len(),
+            ))
+        }
+    });
+}
+
+/// A handler registered with [`Kernel::on_detached`].
+struct Detached<A, F> {
+    handler: F,
+    _types: PhantomData<fn(&A)>,
+}
+
+impl<A, F> Detached<A, F> {
+    fn new(handler: F) -> Self {
+        Detached {
+            handler,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<A, F> ErasedHandler for Detached<A, F>
+where
+    F: FnMut(usize, &A),
+    A: 'static,
+{
+    unsafe fn run(
+        &mut self,
+        args: &(dyn Any + Send + Sync),
+        range: Range<usize>,
+        _output: Output,
+    ) -> Result<(), ItemPanic> {
+        let mut next = range.start;
+        unwind::catch(|| {
+            let args = downcast::<A>(args);
+            while next < range.end {
+                (self.handler)(next, args);
+                next += 1;
+            }
+        })
+        .map_err(|message| ItemPanic {
+            item: next,
+            message,
+        })
+    }
+}
+
+/// The job's arguments as the handler's type. The dispatcher checked the
+/// type before queueing the job, so a mismatch is a bug in this crate; it
+/// panics inside the batch's catch and so still reaches the job as an error.
+fn downcast<A: 'static>(args: &(dyn Any + Send + Sync)) -> &A {
+    args.downcast_ref::<A>()
+        .expect("weavekit bug: argument type was checked at dispatch")
+}

@@ -1,0 +1,332 @@
+//! The actor threads: starting them, waiting until every worker entry has
+//! run, feeding them jobs, handing finished jobs back, and joining them.
+//!
+//! [`Hub`] is the state shared by the master and the actors: the job queue,
+//! the idle/wake protocol ([`Sleep`]), and the completion side (finished
+//! tracked jobs for the master to call back, detached jobs still running,
+//! detached panics).
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use crate::error::Error;
+use crate::job::Job;
+use crate::kernel::{Kernel, Signature};
+use crate::sleep::{backoff, Sleep};
+use crate::sync::{self, lock, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::unwind;
+
+/// The worker entry, shared by every actor.
+pub(crate) type Worker = Arc<dyn Fn(&mut Kernel) + Send + Sync>;
+
+/// Master/actor shared state.
+pub(crate) struct Hub {
+    /// Jobs with items left to claim, oldest first.
+    queue: Mutex<VecDeque<Arc<dyn Job>>>,
+    sleep: Sleep,
+    /// Finished tracked jobs whose callbacks the master has not yet fired.
+    completions: Mutex<Vec<Arc<dyn Job>>>,
+    /// Detached jobs started and not finished.
+    detached_running: AtomicUsize,
+    /// Panics in detached jobs, for `take_detached_errors`.
+    detached_errors: Mutex<Vec<Error>>,
+    /// Bumped each time a job finishes; the master waits for it to move.
+    finished: AtomicUsize,
+    /// The master thread, unparked when a job finishes.
+    master: thread::Thread,
+}
+
+impl Hub {
+    fn new() -> Hub {
+        Hub {
+            queue: Mutex::new(VecDeque::new()),
+            sleep: Sleep::new(),
+            completions: Mutex::new(Vec::new()),
+            detached_running: AtomicUsize::new(0),
+            detached_errors: Mutex::new(Vec::new()),
+            finished: AtomicUsize::new(0),
+            master: thread::current(),
+        }
+    }
+
+    /// Master: queues a job with at least one item and wakes the actors.
+    pub(crate) fn inject(&self, job: Arc<dyn Job>) {
+        if !job.is_tracked() {
+            // ORDERING: the increment is sequenced before the push, and the
+            // queue mutex orders the push before any actor's decrement.
+            self.detached_running.fetch_add(1, Ordering::Relaxed);
+        }
+        lock(&self.queue).push_back(job);
+        self.sleep.notify();
+    }
+
+    /// Master: moves finished tracked jobs into `ready`.
+    pub(crate) fn collect_completions(&self, ready: &mut VecDeque<Arc<dyn Job>>) {
+        ready.extend(lock(&self.completions).drain(..));
+    }
+
+    /// Detached jobs started and not yet finished.
+    pub(crate) fn detached_running(&self) -> usize {
+        // ORDERING: Acquire pairs with the actor's release decrement, so a
+        // master that sees a job finished also sees its recorded errors.
+        self.detached_running.load(Ordering::Acquire)
+    }
+
+    /// Panics of finished detached jobs, oldest first.
+    pub(crate) fn take_detached_errors(&self) -> Vec<Error> {
+        std::mem::take(&mut *lock(&self.detached_errors))
+    }
+
+    /// How many jobs have finished so far (a counter to wait on).
+    pub(crate) fn finished(&self) -> usize {
+        // ORDERING: SeqCst pairs with the actor's increment; the data of
+        // the finished job itself is published by the completion mutex.
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Master: blocks until a job finishes after `seen` was read from
+    /// [`Hub::finished`].
+    pub(crate) fn await_finished(&self, seen: usize) {
+        if self.spin_until_finished(seen) {
+            return;
+        }
+        while self.finished() == seen {
+            thread::park();
+        }
+    }
+
+    /// Master: as [`Hub::await_finished`], but gives up at `deadline`.
+    #[cfg(not(loom))]
+    pub(crate) fn await_finished_until(&self, seen: usize, deadline: std::time::Instant) {
+        if self.spin_until_finished(seen) {
+            return;
+        }
+        while self.finished() == seen {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Spins briefly for a job to finish (a small job's callback is often
+    /// microseconds away); true if one did.
+    fn spin_until_finished(&self, seen: usize) -> bool {
+        for round in 0..SPIN_ROUNDS {
+            if self.finished() != seen {
+                return true;
+            }
+            backoff(round);
+        }
+        false
+    }
+
+    /// Actor: the next range to run, from the oldest job with items left.
+    fn find_work(&self) -> Option<(Arc<dyn Job>, Range<usize>)> {
+        loop {
+            // Pop at most one exhausted job per lock, and drop it after
+            // unlocking: its last reference may be ours, and dropping it
+            // runs the user's `Drop` for the arguments.
+            let exhausted = {
+                let mut queue = lock(&self.queue);
+                let job = queue.front()?;
+                if let Some(range) = job.progress().claim() {
+                    return Some((Arc::clone(job), range));
+                }
+                queue.pop_front()
+            };
+            drop(exhausted);
+        }
+    }
+
+    /// Actor: `job` has just finished; hand it to the master.
+    fn job_done(&self, job: &Arc<dyn Job>) {
+        if job.is_tracked() {
+            lock(&self.completions).push(Arc::clone(job));
+        } else {
+            let errors = job.take_errors();
+            if !errors.is_empty() {
+                lock(&self.detached_errors).extend(errors);
+            }
+            // ORDERING: Release pairs with `detached_running`'s Acquire.
+            self.detached_running.fetch_sub(1, Ordering::Release);
+        }
+        // ORDERING: SeqCst pairs with the master's read in `await_finished`.
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        self.master.unpark();
+    }
+}
+
+/// Master-side spins before parking in [`Hub::await_finished`].
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 64;
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 0;
+
+/// The actor threads.
+pub(crate) struct Pool {
+    hub: Arc<Hub>,
+    actors: Vec<thread::JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `count` actors running `worker`, and waits until every entry
+    /// has returned. On success, returns the pool and the handler table all
+    /// actors agree on.
+    pub(crate) fn start(count: usize, worker: Worker) -> Result<(Pool, Vec<Signature>), Error> {
+        let mut pool = Pool {
+            hub: Arc::new(Hub::new()),
+            actors: Vec::with_capacity(count),
+        };
+        let readiness = Arc::new(Readiness::new(count));
+        for index in 0..count {
+            let actor = Actor {
+                index,
+                count,
+                worker: Arc::clone(&worker),
+                hub: Arc::clone(&pool.hub),
+                readiness: Arc::clone(&readiness),
+            };
+            let spawned = thread::Builder::new()
+                .name(format!("weave-actor-{index}"))
+                .spawn(move || actor.main());
+            match spawned {
+                Ok(handle) => pool.actors.push(handle),
+                Err(error) => {
+                    return Err(Error::Spawn {
+                        actor: index,
+                        message: error.to_string(),
+                    })
+                }
+            }
+        }
+        let tables = readiness.wait_all()?;
+        crate::registry::Registry::check_agreement(&tables)?;
+        let table = tables.into_iter().next().unwrap_or_default();
+        Ok((pool, table))
+    }
+
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Stops and joins every actor. Queued work must be finished first (the
+    /// dispatcher waits for it); a second call does nothing.
+    pub(crate) fn shutdown(&mut self) {
+        if self.actors.is_empty() {
+            return;
+        }
+        self.hub.sleep.terminate();
+        for actor in self.actors.drain(..) {
+            // An actor catches every panic of user code, so a join error
+            // would be a crate bug; there is nothing left to clean up.
+            let _ = actor.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// One actor thread's start-up data.
+struct Actor {
+    index: usize,
+    count: usize,
+    worker: Worker,
+    hub: Arc<Hub>,
+    readiness: Arc<Readiness>,
+}
+
+impl Actor {
+    /// The actor thread: run the worker entry, report, then serve jobs.
+    fn main(self) {
+        let mut kernel = Kernel::new(self.index, self.count);
+        let entry = unwind::catch(|| (self.worker)(&mut kernel));
+        let ready = entry.is_ok();
+        self.readiness
+            .report(self.index, entry.map(|()| kernel.signatures().to_vec()));
+        drop(self.readiness);
+        if ready {
+            serve(&self.hub, &mut kernel);
+        }
+    }
+}
+
+/// The actor loop: run ranges while there are any, idle when there are
+/// none, return when the pool shuts down.
+fn serve(hub: &Hub, kernel: &mut Kernel) {
+    let mut current: Option<Arc<dyn Job>> = None;
+    loop {
+        let seen = hub.sleep.epoch();
+        while let Some(range) = claim_next(hub, &mut current) {
+            let Some(job) = current.as_ref() else { break };
+            if job.run(kernel, range) {
+                hub.job_done(job);
+            }
+        }
+        if !hub.sleep.idle(seen) {
+            return;
+        }
+    }
+}
+
+/// The next range: from the current job while it has items left, else from
+/// the queue (which then becomes the current job).
+fn claim_next(hub: &Hub, current: &mut Option<Arc<dyn Job>>) -> Option<Range<usize>> {
+    if let Some(range) = current.as_ref().and_then(|job| job.progress().claim()) {
+        return Some(range);
+    }
+    *current = None;
+    let (job, range) = hub.find_work()?;
+    *current = Some(job);
+    Some(range)
+}
+
+/// What each actor's worker entry produced: its handler table, or the
+/// panic message.
+type Report = Result<Vec<Signature>, String>;
+
+/// Start-up rendezvous: each actor reports once, the master waits for all.
+struct Readiness {
+    reports: Mutex<Vec<Option<Report>>>,
+    arrived: Condvar,
+}
+
+impl Readiness {
+    fn new(count: usize) -> Readiness {
+        Readiness {
+            reports: Mutex::new((0..count).map(|_| None).collect()),
+            arrived: Condvar::new(),
+        }
+    }
+
+    fn report(&self, actor: usize, report: Report) {
+        lock(&self.reports)[actor] = Some(report);
+        self.arrived.notify_all();
+    }
+
+    /// Waits for every report; the first failed entry (lowest actor index)
+    /// is the error.
+    fn wait_all(&self) -> Result<Vec<Vec<Signature>>, Error> {
+        let mut reports = lock(&self.reports);
+        while reports.iter().any(Option::is_none) {
+            reports = sync::wait(&self.arrived, reports);
+        }
+        reports
+            .drain(..)
+            .enumerate()
+            .map(|(actor, report)| match report {
+                Some(Ok(table)) => Ok(table),
+                Some(Err(message)) => Err(Error::WorkerPanicked { actor, message }),
+                None => Err(Error::WorkerPanicked {
+                    actor,
+                    message: "the actor never reported readiness".to_owned(),
+                }),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,25 @@
+//! Panics caught at the crate's boundaries, and their messages.
+//!
+//! Handlers and worker entries are user code running on actor threads; a
+//! panic there must become an [`Error`](crate::Error) the master sees, never
+//! a dead actor or a hung job.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+/// The message a panic was raised with, or a placeholder when the payload
+/// is neither a `&str` nor a `String` (as with `std::panic::panic_any`).
+pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic payload is not a string".to_owned()
+    }
+}
+
+/// Runs `f`, turning a panic into its message.
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| message(&*payload))
+}
