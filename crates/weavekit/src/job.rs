@@ -153,11 +153,14 @@ impl Progress {
     }
 
     /// The panic with the lowest item id, if any. Master side, after
-    /// completion.
+    /// completion. Leaves the record in place for [`Progress::written_ranges`].
     fn first_failure(&self) -> Option<ItemPanic> {
-        let mut failures = lock(&self.failures);
-        let first = (0..failures.len()).min_by_key(|&i| failures[i].panic.item)?;
-        Some(failures.swap_remove(first).panic)
+        let failures = lock(&self.failures);
+        let first = failures.iter().min_by_key(|failure| failure.panic.item)?;
+        Some(ItemPanic {
+            item: first.panic.item,
+            message: first.panic.message.clone(),
+        })
     }
 
     /// Every recorded panic, lowest item first. After completion.
@@ -504,5 +507,80 @@ impl<T> MasterOnly<T> {
     /// Exclusive access through `&mut self` (e.g. in `Drop`).
     fn get_mut_owned(&mut self) -> &mut T {
         self.value.get_mut()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn claims(progress: &Progress) -> Vec<Range<usize>> {
+        std::iter::from_fn(|| progress.claim()).collect()
+    }
+
+    fn assert_partition(ranges: &[Range<usize>], total: usize) {
+        let mut next = 0;
+        for range in ranges {
+            assert_eq!(range.start, next, "{ranges:?}");
+            assert!(range.end > range.start, "{ranges:?}");
+            next = range.end;
+        }
+        assert_eq!(next, total, "{ranges:?}");
+    }
+
+    #[test]
+    fn fixed_batches_cover_every_item_once() {
+        for (total, size) in [(10, 3), (10, 10), (10, 11), (7, 1), (1, 5)] {
+            let progress = Progress::new(total, Batching::new(Some(size), 2));
+            let ranges = claims(&progress);
+            assert_partition(&ranges, total);
+            assert!(ranges.iter().all(|r| r.len() <= size));
+            assert_eq!(ranges.len(), total.div_ceil(size));
+        }
+    }
+
+    #[test]
+    fn guided_batches_shrink_to_single_items() {
+        let progress = Progress::new(1_000, Batching::new(None, 2));
+        let ranges = claims(&progress);
+        assert_partition(&ranges, 1_000);
+        assert_eq!(ranges[0].len(), 125);
+        assert!(ranges.windows(2).all(|w| w[0].len() >= w[1].len()));
+        assert_eq!(ranges.last().map(Range::len), Some(1));
+        assert!(ranges.len() < 60, "{} claims", ranges.len());
+    }
+
+    #[test]
+    fn completion_is_reported_once_by_the_last_range() {
+        let progress = Progress::new(10, Batching::new(Some(4), 1));
+        let done: Vec<bool> = claims(&progress)
+            .into_iter()
+            .map(|range| progress.complete(range.len()))
+            .collect();
+        assert_eq!(done, [false, false, true]);
+    }
+
+    #[test]
+    fn a_failure_cancels_the_unclaimed_rest() {
+        let progress = Progress::new(10, Batching::new(Some(2), 1));
+        let first = progress.claim().unwrap();
+        let second = progress.claim().unwrap();
+        let panic = ItemPanic {
+            item: 3,
+            message: "boom".into(),
+        };
+        let skipped = progress.fail(second.clone(), panic);
+        assert_eq!(skipped, 6);
+        assert_eq!(progress.claim(), None);
+        assert!(!progress.complete(second.len() + skipped));
+        assert!(progress.complete(first.len()));
+        assert_eq!(progress.written_ranges(), vec![0..2_usize]);
+        assert_eq!(progress.first_failure().map(|p| p.item), Some(3));
+    }
+
+    #[test]
+    fn empty_jobs_have_nothing_to_claim() {
+        let progress = Progress::new(0, Batching::new(None, 4));
+        assert_eq!(progress.claim(), None);
     }
 }

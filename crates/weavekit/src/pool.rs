@@ -12,7 +12,7 @@ use std::ops::Range;
 use crate::error::Error;
 use crate::job::Job;
 use crate::kernel::{Kernel, Signature};
-use crate::sleep::{backoff, Sleep};
+use crate::sleep::Sleep;
 use crate::sync::{self, lock, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::unwind;
 
@@ -30,9 +30,12 @@ pub(crate) struct Hub {
     detached_running: AtomicUsize,
     /// Panics in detached jobs, for `take_detached_errors`.
     detached_errors: Mutex<Vec<Error>>,
-    /// Bumped each time a job finishes; the master waits for it to move.
-    finished: AtomicUsize,
-    /// The master thread, unparked when a job finishes.
+    /// The master's wait for finished jobs: the same protocol as the
+    /// actors' wait for work, with the roles swapped.
+    finished: Sleep,
+    /// The master thread, also unparked when a job finishes, for event
+    /// loops that sleep in `park_timeout` over several dispatchers.
+    #[cfg(not(loom))]
     master: thread::Thread,
 }
 
@@ -44,7 +47,8 @@ impl Hub {
             completions: Mutex::new(Vec::new()),
             detached_running: AtomicUsize::new(0),
             detached_errors: Mutex::new(Vec::new()),
-            finished: AtomicUsize::new(0),
+            finished: Sleep::new(),
+            #[cfg(not(loom))]
             master: thread::current(),
         }
     }
@@ -77,49 +81,23 @@ impl Hub {
         std::mem::take(&mut *lock(&self.detached_errors))
     }
 
-    /// How many jobs have finished so far (a counter to wait on).
+    /// Master: the finish epoch to pass to [`Hub::await_finished`], read
+    /// before looking for finished jobs.
     pub(crate) fn finished(&self) -> usize {
-        // ORDERING: SeqCst pairs with the actor's increment; the data of
-        // the finished job itself is published by the completion mutex.
-        self.finished.load(Ordering::SeqCst)
+        self.finished.epoch()
     }
 
     /// Master: blocks until a job finishes after `seen` was read from
-    /// [`Hub::finished`].
+    /// [`Hub::finished`]. Spins briefly first: a small job's callback is
+    /// often microseconds away.
     pub(crate) fn await_finished(&self, seen: usize) {
-        if self.spin_until_finished(seen) {
-            return;
-        }
-        while self.finished() == seen {
-            thread::park();
-        }
+        self.finished.idle(seen);
     }
 
     /// Master: as [`Hub::await_finished`], but gives up at `deadline`.
     #[cfg(not(loom))]
     pub(crate) fn await_finished_until(&self, seen: usize, deadline: std::time::Instant) {
-        if self.spin_until_finished(seen) {
-            return;
-        }
-        while self.finished() == seen {
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return;
-            }
-            std::thread::park_timeout(deadline - now);
-        }
-    }
-
-    /// Spins briefly for a job to finish (a small job's callback is often
-    /// microseconds away); true if one did.
-    fn spin_until_finished(&self, seen: usize) -> bool {
-        for round in 0..SPIN_ROUNDS {
-            if self.finished() != seen {
-                return true;
-            }
-            backoff(round);
-        }
-        false
+        self.finished.idle_until(seen, deadline);
     }
 
     /// Actor: the next range to run, from the oldest job with items left.
@@ -152,17 +130,11 @@ impl Hub {
             // ORDERING: Release pairs with `detached_running`'s Acquire.
             self.detached_running.fetch_sub(1, Ordering::Release);
         }
-        // ORDERING: SeqCst pairs with the master's read in `await_finished`.
-        self.finished.fetch_add(1, Ordering::SeqCst);
+        self.finished.notify();
+        #[cfg(not(loom))]
         self.master.unpark();
     }
 }
-
-/// Master-side spins before parking in [`Hub::await_finished`].
-#[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 64;
-#[cfg(loom)]
-const SPIN_ROUNDS: u32 = 0;
 
 /// The actor threads.
 pub(crate) struct Pool {

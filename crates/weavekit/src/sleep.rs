@@ -4,6 +4,9 @@
 //! microseconds, as when a callback chains the next job), then sleeps on a
 //! condition variable. The master wakes sleepers after publishing work.
 //!
+//! The master waits for finished jobs with a second [`Sleep`], roles
+//! swapped: actors publish (a finished job) and notify; the master idles.
+//!
 //! # The protocol
 //!
 //! `epoch` counts publications of work (new jobs, and shutdown).
@@ -21,8 +24,8 @@
 //! not see in its search. The push came after the search's queue lock, so
 //! the master's `epoch` increment came after the actor read `seen`. The
 //! actor's `sleepers` increment and second `epoch` read, and the master's
-//! `epoch` increment and `sleepers` read, are all `SeqCst`, so they fall in
-//! one total order:
+//! `epoch` increment and `sleepers` read, are all `SeqCst` and separated by `SeqCst` fences, so they
+//! fall in one total order:
 //!
 //! - if the master's increment precedes the actor's second read, the actor
 //!   sees `epoch != seen` and does not sleep;
@@ -36,7 +39,7 @@
 //! every wait. Spurious wake-ups only cost another look at the queue.
 //! `tests/loom.rs` checks the protocol under every interleaving.
 
-use crate::sync::{self, lock, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{self, fence, lock, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// Idle spins before an actor sleeps: long enough to catch a chained job,
 /// short enough not to steal a core from the master for long.
@@ -74,9 +77,11 @@ impl Sleep {
 
     /// Master: work was just published; wake sleeping actors.
     pub(crate) fn notify(&self) {
-        // ORDERING: SeqCst pairs with the actor's increment of `sleepers`
-        // and re-read of `epoch` (see the module docs).
+        // ORDERING: the increment, a SeqCst fence, then the read of
+        // `sleepers`; pairs with the fence between the sleeper's increment
+        // and its re-read of `epoch` (see the module docs).
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.lock);
             self.wake.notify_all();
@@ -95,14 +100,43 @@ impl Sleep {
         self.sleep(seen)
     }
 
+    /// As [`Sleep::idle`], but gives up at `deadline` (master only: it is
+    /// never told to terminate).
+    #[cfg(not(loom))]
+    pub(crate) fn idle_until(&self, seen: usize, deadline: std::time::Instant) {
+        for round in 0..SPIN_ROUNDS {
+            if self.epoch() != seen {
+                return;
+            }
+            backoff(round);
+        }
+        let mut guard = lock(&self.lock);
+        // ORDERING: as in `sleep`.
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        while self.epoch() == seen {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            guard = match self.wake.wait_timeout(guard, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
     fn sleep(&self, seen: usize) -> bool {
         let mut terminating = lock(&self.lock);
         loop {
             if *terminating {
                 return false;
             }
-            // ORDERING: SeqCst, see the module docs.
+            // ORDERING: the increment, a SeqCst fence, then the re-read of
+            // `epoch`; pairs with the fence in `notify` (module docs).
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             if self.epoch() != seen {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 return true;
@@ -135,5 +169,88 @@ pub(crate) fn backoff(round: u32) {
         }
     } else {
         sync::yield_now();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::Sleep;
+    use crate::sync::{thread, Arc, AtomicUsize, Ordering};
+
+    /// An actor that finds no work while the master publishes some either
+    /// sees the new epoch or is woken: it never sleeps through the work.
+    #[test]
+    fn no_lost_wakeup() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new());
+            let work = Arc::new(AtomicUsize::new(0));
+            let actor = {
+                let (sleep, work) = (Arc::clone(&sleep), Arc::clone(&work));
+                thread::spawn(move || loop {
+                    let seen = sleep.epoch();
+                    if work.load(Ordering::Acquire) == 1 {
+                        return;
+                    }
+                    assert!(sleep.idle(seen), "not terminating");
+                })
+            };
+            work.store(1, Ordering::Release);
+            sleep.notify();
+            actor.join().unwrap();
+        });
+    }
+
+    /// `terminate` reaches an actor whether it is spinning or asleep.
+    #[test]
+    fn terminate_reaches_sleepers() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new());
+            let actor = {
+                let sleep = Arc::clone(&sleep);
+                thread::spawn(move || while sleep.idle(sleep.epoch()) {})
+            };
+            sleep.terminate();
+            actor.join().unwrap();
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Sleep;
+    use std::sync::Arc;
+
+    #[test]
+    fn idle_returns_at_once_when_the_epoch_moved() {
+        let sleep = Sleep::new();
+        let seen = sleep.epoch();
+        sleep.notify();
+        assert!(sleep.idle(seen));
+    }
+
+    #[test]
+    fn a_sleeper_is_woken_by_notify_and_by_terminate() {
+        let sleep = Arc::new(Sleep::new());
+        let seen = sleep.epoch();
+        let waiter = {
+            let sleep = Arc::clone(&sleep);
+            std::thread::spawn(move || {
+                let woken = sleep.idle(seen);
+                // Only terminate ends this loop.
+                while sleep.idle(sleep.epoch()) {}
+                woken
+            })
+        };
+        sleep.notify();
+        sleep.terminate();
+        assert!(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn idle_until_gives_up_at_the_deadline() {
+        let sleep = Sleep::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(5);
+        sleep.idle_until(sleep.epoch(), deadline);
+        assert!(std::time::Instant::now() >= deadline);
     }
 }
