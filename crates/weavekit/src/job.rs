@@ -35,6 +35,7 @@ use std::ops::Range;
 use crate::error::Error;
 use crate::kernel::{drop_slots, ItemPanic, Kernel, Output};
 use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::trace::JobTrace;
 
 /// The name and table index of the handler a job runs, resolved by the
 /// master's registry.
@@ -232,20 +233,13 @@ pub(crate) trait Job: Send + Sync {
 unsafe fn run_range(
     progress: &Progress,
     route: &Route,
+    trace: &JobTrace,
     args: &(dyn Any + Send + Sync),
     kernel: &mut Kernel,
     range: Range<usize>,
     output: Output,
 ) -> bool {
-    #[cfg(feature = "tracing")]
-    let _span = tracing::info_span!(
-        "weave.batch",
-        job = &*route.name,
-        actor = kernel.actor_index(),
-        start = range.start,
-        end = range.end
-    )
-    .entered();
+    let _span = trace.batch(&route.name, kernel.actor_index(), &range);
     let len = range.len();
     let range_copy = range.clone();
     // SAFETY: forwarded from the caller.
@@ -266,9 +260,7 @@ pub(crate) struct TrackedJob<A, R, C> {
     slots: *mut R,
     /// The buffer's owner and the callback: master thread only.
     master: MasterOnly<Option<Completion<R, C>>>,
-    /// Ties the job's lifetime to the master-side span.
-    #[cfg(feature = "tracing")]
-    span: tracing::Span,
+    trace: JobTrace,
 }
 
 /// What the master takes out of a finished tracked job.
@@ -293,13 +285,7 @@ where
         debug_assert!(buffer.capacity() >= progress.total() && buffer.is_empty());
         let mut buffer = ManuallyDrop::new(buffer);
         TrackedJob {
-            #[cfg(feature = "tracing")]
-            span: tracing::info_span!(
-                "weave.job",
-                job = &*route.name,
-                items = progress.total(),
-                batch_size = ?progress.batching
-            ),
+            trace: JobTrace::new(&route.name, progress.total(), progress.batching),
             slots: buffer.as_mut_ptr(),
             route,
             progress,
@@ -365,6 +351,7 @@ where
             run_range(
                 &self.progress,
                 &self.route,
+                &self.trace,
                 &self.args,
                 kernel,
                 range,
@@ -412,20 +399,13 @@ pub(crate) struct DetachedJob<A> {
     route: Route,
     progress: Progress,
     args: A,
-    #[cfg(feature = "tracing")]
-    span: tracing::Span,
+    trace: JobTrace,
 }
 
 impl<A> DetachedJob<A> {
     pub(crate) fn new(route: Route, progress: Progress, args: A) -> Self {
         DetachedJob {
-            #[cfg(feature = "tracing")]
-            span: tracing::info_span!(
-                "weave.job",
-                job = &*route.name,
-                items = progress.total(),
-                batch_size = ?progress.batching
-            ),
+            trace: JobTrace::new(&route.name, progress.total(), progress.batching),
             route,
             progress,
             args,
@@ -448,6 +428,7 @@ where
             run_range(
                 &self.progress,
                 &self.route,
+                &self.trace,
                 &self.args,
                 kernel,
                 range,

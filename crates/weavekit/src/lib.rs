@@ -61,6 +61,7 @@ mod pool;
 mod registry;
 mod sleep;
 mod sync;
+mod trace;
 mod unwind;
 
 pub use dispatcher::{DispatchHandle, Dispatcher};
