@@ -16,6 +16,9 @@ fn worker(kernel: &mut Kernel) {
     let mut items_here = 0_u64; // this actor's own counter: no lock needed
     kernel.on("square", move |id: usize, offset: &u64| {
         items_here += 1;
+        if items_here == 50_000 {
+            println!("actor {actor}: 50,000 items so far");
+        }
         (id as u64) * (id as u64) + offset
     });
     kernel.on_detached("log", move |id: usize, tag: &&str| {
