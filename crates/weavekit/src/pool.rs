@@ -195,6 +195,10 @@ impl Pool {
             // would be a crate bug; there is nothing left to clean up.
             let _ = actor.join();
         }
+        // Every job is done; release any exhausted one still queued now,
+        // rather than when the last `DispatchHandle` goes.
+        let leftovers = std::mem::take(&mut *lock(&self.hub.queue));
+        drop(leftovers);
     }
 }
 
