@@ -28,6 +28,11 @@ use crate::unwind;
 /// is neither `Send` nor `Sync`, because callbacks, which need not be
 /// `Send`, run on that thread.
 ///
+/// Job arguments are dropped wherever the job's last reference goes: on an
+/// actor or on the master, possibly after the callback fired. Handler and
+/// entry panics are caught only with `panic = "unwind"` (the default); with
+/// `panic = "abort"` they abort the process, as any panic does.
+///
 /// # Drop
 ///
 /// Dropping the dispatcher (or calling [`destroy`](Dispatcher::destroy))
@@ -235,16 +240,28 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Starts deferred dispatches and fires the callbacks of finished jobs.
-    /// Never blocks. Returns how many callbacks fired.
+    /// Starts deferred dispatches and fires the callbacks of finished jobs,
+    /// in the order the jobs finished. Never blocks. Returns how many
+    /// callbacks fired.
     ///
     /// Dispatches deferred by those callbacks start at the next call.
+    ///
+    /// # Panics
+    ///
+    /// Only if a callback panics: the panic propagates to the caller, and
+    /// the callbacks not yet fired stay queued for the next call.
     pub fn poll(&mut self) -> usize {
         self.master.poll()
     }
 
     /// Blocks until every dispatched and deferred job (including those
     /// chained by callbacks meanwhile) has finished and its callback fired.
+    /// A callback that always dispatches again keeps it waiting, as it
+    /// should.
+    ///
+    /// # Panics
+    ///
+    /// Only if a callback panics, as with [`poll`](Dispatcher::poll).
     pub fn wait(&mut self) {
         self.master.wait();
     }
@@ -252,6 +269,10 @@ impl Dispatcher {
     /// Blocks until at least one callback fired, nothing is in flight, or
     /// `timeout` passes; returns how many callbacks fired. Meant for event
     /// loops that also have timers of their own.
+    ///
+    /// # Panics
+    ///
+    /// Only if a callback panics, as with [`poll`](Dispatcher::poll).
     #[cfg(not(loom))]
     pub fn wait_timeout(&mut self, timeout: std::time::Duration) -> usize {
         self.master.wait_timeout(timeout)
@@ -275,8 +296,9 @@ impl Dispatcher {
         }
     }
 
-    /// Takes the panics of finished detached jobs, oldest job first, as
-    /// [`Error::HandlerPanicked`] values.
+    /// Takes the panics of finished detached jobs, as
+    /// [`Error::HandlerPanicked`] values: in the order the jobs finished,
+    /// and within a job lowest item first.
     pub fn take_detached_errors(&mut self) -> Vec<Error> {
         self.master.hub.take_detached_errors()
     }
@@ -560,6 +582,8 @@ impl Master {
 
     #[cfg(not(loom))]
     fn wait_timeout(&self, timeout: std::time::Duration) -> usize {
+        // A deadline centuries away is as good as none, and representable.
+        let timeout = timeout.min(std::time::Duration::from_secs(1 << 32));
         let deadline = std::time::Instant::now() + timeout;
         let mut fired = 0;
         loop {

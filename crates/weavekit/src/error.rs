@@ -77,11 +77,14 @@ pub enum Error {
         /// The requested item count.
         items: usize,
     },
-    /// A handler panicked on an item; the job's remaining items were skipped.
+    /// A handler panicked on an item. Items not yet claimed by an actor
+    /// were skipped; batches already claimed ran to their end (or their own
+    /// panic).
     HandlerPanicked {
         /// The job name.
         job: String,
-        /// The id of the item whose call panicked.
+        /// The id of the item whose call panicked (the lowest, when several
+        /// did).
         item: usize,
         /// The panic message.
         message: String,

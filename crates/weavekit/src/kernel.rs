@@ -124,6 +124,24 @@ impl Kernel {
         }
     }
 
+    /// Orders the handler table by name, once the worker entry has
+    /// returned, so actors that registered the same handlers in different
+    /// orders (say, from a `HashMap`) end up with the same table indices.
+    pub(crate) fn seal(&mut self) {
+        let mut table: Vec<(Signature, Box<dyn ErasedHandler>)> = self
+            .signatures
+            .drain(..)
+            .zip(self.handlers.drain(..))
+            .collect();
+        table.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
+        self.index_by_name.clear();
+        for (index, (signature, handler)) in table.into_iter().enumerate() {
+            self.index_by_name.insert(signature.name.clone(), index);
+            self.signatures.push(signature);
+            self.handlers.push(handler);
+        }
+    }
+
     /// The registered handlers' signatures, indexed like the handlers.
     pub(crate) fn signatures(&self) -> &[Signature] {
         &self.signatures
@@ -288,16 +306,14 @@ where
 /// The slots must be initialised and owned by the caller; afterwards they
 /// count as uninitialised.
 pub(crate) unsafe fn drop_slots<R>(base: *mut R, range: Range<usize>) {
-    let _ = unwind::catch(|| {
-        // SAFETY: the caller guarantees the slots are initialised and ours;
-        // `drop_in_place` on the slice drops each exactly once.
-        unsafe {
-            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
-                base.add(range.start),
-                range.len(),
-            ))
-        }
-    });
+    for index in range {
+        // SAFETY: the caller guarantees slot `index` is initialised and
+        // ours; each slot is dropped once, each in its own catch, so one
+        // panicking `Drop` neither skips nor aborts the others.
+        let slot = unsafe { base.add(index) };
+        // SAFETY: as above.
+        let _ = unwind::catch(|| unsafe { ptr::drop_in_place(slot) });
+    }
 }
 
 /// A handler registered with [`Kernel::on_detached`].

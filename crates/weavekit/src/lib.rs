@@ -6,8 +6,9 @@
 //! entry creates is private to the actor, so handlers need no locks.
 //! [`Dispatcher::dispatch`] splits items `0..n` into batches that the actors
 //! claim dynamically; results land in one buffer in item order, and the
-//! callback fires once, on the master, in [`Dispatcher::poll`] or
-//! [`Dispatcher::wait`]. Dispatching never waits for the actors.
+//! callback fires once, on the master, in [`Dispatcher::poll`],
+//! [`Dispatcher::wait`], [`Dispatcher::wait_timeout`] or when the dispatcher
+//! is dropped. Dispatching never waits for the actors.
 //!
 //! This is a Rust re-implementation of Weave, a Roblox Parallel-Luau
 //! library, with what the original lacks: errors at the call for bad

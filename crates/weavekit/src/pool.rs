@@ -76,7 +76,7 @@ impl Hub {
         self.detached_running.load(Ordering::Acquire)
     }
 
-    /// Panics of finished detached jobs, oldest first.
+    /// Panics of finished detached jobs, in the order the jobs finished.
     pub(crate) fn take_detached_errors(&self) -> Vec<Error> {
         std::mem::take(&mut *lock(&self.detached_errors))
     }
@@ -114,7 +114,9 @@ impl Hub {
                 }
                 queue.pop_front()
             };
-            drop(exhausted);
+            if let Some(job) = exhausted {
+                unwind::release(job);
+            }
         }
     }
 
@@ -149,9 +151,12 @@ impl Pool {
     pub(crate) fn start(count: usize, worker: Worker) -> Result<(Pool, Vec<Signature>), Error> {
         let mut pool = Pool {
             hub: Arc::new(Hub::new()),
-            actors: Vec::with_capacity(count),
+            actors: Vec::new(),
         };
-        let readiness = Arc::new(Readiness::new(count));
+        let readiness = Arc::new(Readiness::new(count).ok_or_else(|| Error::Spawn {
+            actor: 0,
+            message: format!("cannot track {count} actors"),
+        })?);
         for index in 0..count {
             let actor = Actor {
                 index,
@@ -198,7 +203,9 @@ impl Pool {
         // Every job is done; release any exhausted one still queued now,
         // rather than when the last `DispatchHandle` goes.
         let leftovers = std::mem::take(&mut *lock(&self.hub.queue));
-        drop(leftovers);
+        for job in leftovers {
+            unwind::release(job);
+        }
     }
 }
 
@@ -222,6 +229,7 @@ impl Actor {
     fn main(self) {
         let mut kernel = Kernel::new(self.index, self.count);
         let entry = unwind::catch(|| (self.worker)(&mut kernel));
+        kernel.seal();
         let ready = entry.is_ok();
         self.readiness
             .report(self.index, entry.map(|()| kernel.signatures().to_vec()));
@@ -256,7 +264,9 @@ fn claim_next(hub: &Hub, current: &mut Option<Arc<dyn Job>>) -> Option<Range<usi
     if let Some(range) = current.as_ref().and_then(|job| job.progress().claim()) {
         return Some(range);
     }
-    *current = None;
+    if let Some(job) = current.take() {
+        unwind::release(job);
+    }
     let (job, range) = hub.find_work()?;
     *current = Some(job);
     Some(range)
@@ -273,11 +283,14 @@ struct Readiness {
 }
 
 impl Readiness {
-    fn new(count: usize) -> Readiness {
-        Readiness {
-            reports: Mutex::new((0..count).map(|_| None).collect()),
+    fn new(count: usize) -> Option<Readiness> {
+        let mut reports = Vec::new();
+        reports.try_reserve_exact(count).ok()?;
+        reports.resize_with(count, || None);
+        Some(Readiness {
+            reports: Mutex::new(reports),
             arrived: Condvar::new(),
-        }
+        })
     }
 
     fn report(&self, actor: usize, report: Report) {

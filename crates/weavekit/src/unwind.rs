@@ -21,5 +21,18 @@ pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| message(&*payload))
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let text = message(&*payload);
+        release(payload);
+        text
+    })
+}
+
+/// Drops `value`, which holds user `Drop` code, where a panic must not
+/// escape (an actor loop, a drain): a panic is reported and its payload
+/// leaked, so it cannot panic again on drop.
+pub(crate) fn release<T>(value: T) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        std::mem::forget(payload);
+    }
 }
