@@ -1,1 +1,186 @@
-//! Luau host for weavekit (work in progress).
+//! The Luau host of weavekit: runs Weave's worker and master scripts outside
+//! Roblox, with one Luau VM per actor on the core's actor threads.
+//!
+//! The master script runs on the calling thread, in its own VM, under a
+//! Roblox-like task scheduler (`task.wait`, `task.defer`, `task.spawn`,
+//! `task.delay`, `task.cancel`). `weave.dispatcher.new(n, "./worker.luau")`
+//! starts a [`weavekit::Dispatcher`] with `n` actors; each actor creates its
+//! own VM on its own thread and runs the worker script there, which
+//! registers handlers with `weave.kernel.new(script:GetActor())`. Dispatches
+//! encode their extra arguments once, actors decode them once per job, and
+//! callbacks fire on the master between resumptions with `(buf, err)`.
+//!
+//! ```no_run
+//! use weavekit_luau::Runner;
+//!
+//! let report = Runner::new().run("examples/luau/sensor_sweep/master.luau", &[]);
+//! if !report.is_success() {
+//!     // Each uncaught error was already printed to stderr, with its traceback.
+//!     std::process::exit(1);
+//! }
+//! ```
+//!
+//! # Modules
+//!
+//! - `master`: the master script and its scheduler loop (`scheduler` holds
+//!   the queues it drives);
+//! - `dispatcher`: `weave.dispatcher` on top of the core `Dispatcher`;
+//! - `actor`: the worker entry, one VM per actor, `weave.kernel`;
+//! - `value`: what crosses between VMs, encoded once, decoded per job;
+//! - `vm`: what every VM has (globals, `require`, `--!native`);
+//! - `output`: where `print` and error reports go.
+
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod actor;
+mod dispatcher;
+mod master;
+mod output;
+mod scheduler;
+mod value;
+mod vm;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use output::{Output, Transcript};
+
+/// The default time a worker script has to call `kernel:Ready()`.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs master scripts. Cheap to create; one `Runner` may run many scripts,
+/// one after another or from several threads at once.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use weavekit_luau::Runner;
+///
+/// let report = Runner::new()
+///     .ready_timeout(Duration::from_secs(2))
+///     .capture_output(true)
+///     .run("master.luau", &["fast".to_owned()]);
+/// println!("the script printed: {}", report.stdout());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Runner {
+    ready_timeout: Duration,
+    capture: bool,
+}
+
+impl Default for Runner {
+    fn default() -> Runner {
+        Runner::new()
+    }
+}
+
+impl Runner {
+    /// A runner that prints to the process's stdout and stderr, with the
+    /// default ready timeout ([`DEFAULT_READY_TIMEOUT`]).
+    pub fn new() -> Runner {
+        Runner {
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            capture: false,
+        }
+    }
+
+    /// How long each actor's worker script may run before it must have
+    /// called `kernel:Ready()` (a script may override it per dispatcher with
+    /// `weave.dispatcher.new(n, path, { readyTimeout = seconds })`).
+    #[must_use]
+    pub fn ready_timeout(mut self, timeout: Duration) -> Runner {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// With `true`, `print`, `warn` and error reports of the master and the
+    /// actors go to the [`Report`] instead of stdout and stderr.
+    #[must_use]
+    pub fn capture_output(mut self, capture: bool) -> Runner {
+        self.capture = capture;
+        self
+    }
+
+    /// Runs the master script at `script`, with `args` as its `...`, until
+    /// the script, every task and every job it started have finished.
+    ///
+    /// Never panics: a script that cannot be read or compiled, and every
+    /// uncaught error (in the script, a task, a callback or a detached
+    /// handler), is reported in the returned [`Report`] (and printed as it
+    /// happens, unless output is captured).
+    pub fn run(&self, script: impl AsRef<Path>, args: &[String]) -> Report {
+        let transcript = Arc::new(Mutex::new(Transcript::default()));
+        let output = if self.capture {
+            Output::Capture(Arc::clone(&transcript))
+        } else {
+            Output::Inherit
+        };
+        let config = vm::Config {
+            output: output.clone(),
+            ready_timeout: self.ready_timeout,
+        };
+        let script = script.as_ref();
+        let errors =
+            match panic::catch_unwind(AssertUnwindSafe(|| master::run(config, script, args))) {
+                Ok(errors) => errors,
+                Err(payload) => {
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_owned());
+                    let message = format!("weave: internal error in the Luau host: {message}");
+                    output.err(&message);
+                    vec![message]
+                }
+            };
+        let transcript =
+            std::mem::take(&mut *transcript.lock().unwrap_or_else(PoisonError::into_inner));
+        Report {
+            errors,
+            stdout: transcript.stdout,
+            stderr: transcript.stderr,
+        }
+    }
+}
+
+/// Runs a master script with the default [`Runner`]: output to stdout and
+/// stderr. See [`Runner::run`].
+pub fn run(script: impl AsRef<Path>, args: &[String]) -> Report {
+    Runner::new().run(script, args)
+}
+
+/// What a run left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    errors: Vec<String>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Report {
+    /// Whether the run ended without an uncaught error.
+    pub fn is_success(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Every uncaught error, in order: message and traceback.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// What `print` wrote, when output was captured (else empty).
+    pub fn stdout(&self) -> &str {
+        &self.stdout
+    }
+
+    /// What `warn` and the error reports wrote, when output was captured
+    /// (else empty).
+    pub fn stderr(&self) -> &str {
+        &self.stderr
+    }
+}

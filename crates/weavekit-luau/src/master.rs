@@ -1,0 +1,425 @@
+//! The master: runs the master script in its VM and drives the task
+//! scheduler until the script, every task and every job it started have
+//! finished.
+//!
+//! # The scheduler step
+//!
+//! Roblox resumes threads at points of its frame; here a *step* runs as soon
+//! as there is something to do, in this order:
+//!
+//! 1. every dispatcher is polled: deferred dispatches start (so
+//!    `DispatchDeferred` never starts inside its call), finished jobs queue
+//!    their callbacks, detached handler errors are reported;
+//! 2. queued callbacks run, each as a new thread, with `(buf, err)`;
+//! 3. the timers due now (`task.wait(t)`, `task.delay`) resume, earliest
+//!    first, then the threads that yielded (`task.wait()`) before this step;
+//!    anything scheduled during the step waits for the next one, so
+//!    `task.wait()` always resumes at the *next* step, after the callbacks
+//!    of every job that had finished by then.
+//!
+//! After every resumption the deferred queue (`task.defer`) is drained, as
+//! Roblox does at the end of a resumption cycle.
+//!
+//! A step with nothing to do but yields does not start the next one at once:
+//! the master sleeps until the next timer, or a yield's
+//! [`FRAME`](crate::scheduler::FRAME) runs out, or a job finishes. While one
+//! dispatcher has work in flight it sleeps in that dispatcher's
+//! `wait_timeout` (which returns when a job's callback is ready); otherwise
+//! in `park_timeout`, and the actors unpark the master thread whenever a job
+//! finishes. Park's token makes a wake-up that lands before the park return
+//! at once, so none is lost; the sleep is capped anyway, so a missed wake-up
+//! could only cost latency, never a hang. This keeps a
+//! `while not done do task.wait() end` loop from spinning a core the actors
+//! need.
+//!
+//! The Rust side never holds a `RefCell` borrow while Luau code runs: queues
+//! are borrowed only to push or pop an entry.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use mlua::thread::ThreadStatus;
+use mlua::{Lua, MultiValue, Table, Thread, Value as LuaValue};
+
+use crate::dispatcher::{self, describe_job_error, Completion, Completions, Slot};
+use crate::scheduler::{Queues, Resume};
+use crate::vm::{self, describe_error, Config, Source};
+
+/// The master role's Luau library.
+const MASTER_LIBRARY: &str = include_str!("luau/master.luau");
+
+/// Roblox's limit on `task.defer` re-entrancy: a deferred thread deferring
+/// itself forever is an error, not a hang.
+const MAX_DEFER_DEPTH: usize = 80;
+
+/// The longest the master sleeps before looking again.
+const MAX_SLEEP: Duration = Duration::from_millis(100);
+
+/// Runs the master script at `script` with `args` as `...`; returns the
+/// uncaught errors (already written to the output).
+pub(crate) fn run(config: Config, script: &Path, args: &[String]) -> Vec<String> {
+    let master = Rc::new(Master {
+        config,
+        queues: RefCell::new(Queues::default()),
+        completions: Rc::new(RefCell::new(VecDeque::new())),
+        dispatchers: RefCell::new(Vec::new()),
+        errors: RefCell::new(Vec::new()),
+        defer_depth: Cell::new(0),
+        step: Cell::new(0),
+    });
+    master.run(script, args);
+    master.config.output.flush();
+    master.errors.take()
+}
+
+/// The master's state, shared by its Luau primitives.
+struct Master {
+    config: Config,
+    queues: RefCell<Queues>,
+    completions: Completions,
+    dispatchers: RefCell<Vec<Rc<Slot>>>,
+    errors: RefCell<Vec<String>>,
+    /// How deep in `task.defer` the running thread is.
+    defer_depth: Cell<usize>,
+    /// The current scheduler step (for yields).
+    step: Cell<u64>,
+}
+
+impl Master {
+    fn run(self: &Rc<Self>, script: &Path, args: &[String]) {
+        let lua = match vm::create(&self.config, "master", MASTER_LIBRARY, |lua, host| {
+            self.install(lua, host)
+        }) {
+            Ok(lua) => lua,
+            Err(error) => {
+                return self.report(format!(
+                    "could not set up the Luau VM: {}",
+                    describe_error(&error)
+                ))
+            }
+        };
+        if let Err(message) = self.start(&lua, script, args) {
+            self.report(message);
+        }
+        self.event_loop(&lua);
+
+        // Nothing is in flight any more: stop the actors, then let go of
+        // every Luau value before the VM goes.
+        let slots = self.dispatchers.take();
+        for slot in &slots {
+            for error in slot.shut_down() {
+                self.report_detached(slot, &error);
+            }
+        }
+        self.run_completions(&lua, true);
+        self.queues.borrow_mut().clear();
+        self.completions.borrow_mut().clear();
+    }
+
+    /// Loads the master script and runs it up to its first yield.
+    fn start(&self, lua: &Lua, script: &Path, args: &[String]) -> Result<(), String> {
+        let source = Source::read(script)?;
+        let main = vm::load(lua, &source).map_err(|e| describe_error(&e))?;
+        let thread = lua.create_thread(main).map_err(|e| describe_error(&e))?;
+        let args = args
+            .iter()
+            .map(|arg| lua.create_string(arg).map(LuaValue::String))
+            .collect::<mlua::Result<Vec<_>>>()
+            .map_err(|e| describe_error(&e))?;
+        self.resume(&thread, MultiValue::from_vec(args));
+        self.drain_deferred();
+        Ok(())
+    }
+
+    /// Steps until the script, its tasks and its jobs are all done.
+    fn event_loop(&self, lua: &Lua) {
+        loop {
+            let step = self.step.get() + 1;
+            self.step.set(step);
+
+            let mut busy = self.poll_dispatchers() > 0;
+            busy |= self.run_completions(lua, true);
+
+            let now = Instant::now();
+            let due = self.queues.borrow_mut().pop_due(now);
+            busy |= !due.is_empty();
+            let yields = self.queues.borrow_mut().pop_yields(step, now, busy);
+            let resumed = !yields.is_empty();
+            for entry in due.into_iter().chain(yields) {
+                self.resume(&entry.thread, entry.resume.into_values(Instant::now()));
+                self.drain_deferred();
+            }
+            // Threads that only yielded may have dispatched: start those
+            // jobs now (deferred ones start at a poll) before sleeping.
+            if busy || (resumed && self.poll_dispatchers() > 0) {
+                continue;
+            }
+
+            // Nothing happened but yields: finish, or sleep until there is
+            // work (a job finishing unparks this thread) or a deadline.
+            let next = self.queues.borrow_mut().next_deadline();
+            let busy_slots: Vec<Rc<Slot>> = self
+                .dispatchers
+                .borrow()
+                .iter()
+                .filter(|slot| slot.in_flight() > 0)
+                .cloned()
+                .collect();
+            if next.is_none() && busy_slots.is_empty() && !resumed {
+                break;
+            }
+            let sleep = next
+                .map_or(MAX_SLEEP, |at| at.saturating_duration_since(Instant::now()))
+                .min(MAX_SLEEP);
+            if sleep.is_zero() {
+                continue;
+            }
+            if let [only] = busy_slots.as_slice() {
+                // One dispatcher at work: its own wait wakes on its jobs
+                // with less latency than a park (callbacks only queue).
+                let (_, errors) = only.wait_timeout(sleep);
+                for error in errors {
+                    self.report_detached(only, &error);
+                }
+            } else {
+                std::thread::park_timeout(sleep);
+            }
+        }
+    }
+
+    /// Polls every dispatcher; returns the number of callbacks queued.
+    fn poll_dispatchers(&self) -> usize {
+        let slots: Vec<Rc<Slot>> = self.dispatchers.borrow().clone();
+        let mut fired = 0;
+        for slot in &slots {
+            let (count, errors) = slot.poll();
+            fired += count;
+            for error in errors {
+                self.report_detached(slot, &error);
+            }
+        }
+        fired
+    }
+
+    /// Resumes `thread` if it can be; an error it raises is reported.
+    fn resume(&self, thread: &Thread, args: MultiValue) {
+        if thread.status() != ThreadStatus::Resumable {
+            return;
+        }
+        if let Err(error) = thread.resume::<()>(args) {
+            self.report(describe_error(&error));
+        }
+    }
+
+    /// Runs deferred threads until none is left (including those deferred
+    /// meanwhile).
+    fn drain_deferred(&self) {
+        loop {
+            let next = self.queues.borrow_mut().pop_deferred();
+            let Some(entry) = next else { break };
+            let outer = self.defer_depth.replace(entry.depth);
+            self.resume(&entry.thread, entry.resume.into_values(Instant::now()));
+            self.defer_depth.set(outer);
+        }
+    }
+
+    /// Fires queued callbacks; `top_level` drains deferred threads after
+    /// each (not when called from inside a script, by `Destroy`).
+    fn run_completions(&self, lua: &Lua, top_level: bool) -> bool {
+        let mut any = false;
+        loop {
+            let next = self.completions.borrow_mut().pop_front();
+            let Some(completion) = next else { break };
+            any = true;
+            if let Err(error) = self.fire(lua, completion) {
+                self.report(describe_error(&error));
+            }
+            if top_level {
+                self.drain_deferred();
+            }
+        }
+        any
+    }
+
+    /// Runs one callback as a new thread with `(buf, err)`.
+    fn fire(&self, lua: &Lua, completion: Completion) -> mlua::Result<()> {
+        let Completion {
+            callback,
+            job,
+            result,
+        } = completion;
+        let (buf, err) = match result {
+            Ok(results) => (
+                LuaValue::Table(dispatcher::results_table(lua, &results)?),
+                LuaValue::Nil,
+            ),
+            Err(error) => (
+                LuaValue::Nil,
+                LuaValue::String(lua.create_string(describe_job_error(&job, &error))?),
+            ),
+        };
+        let thread = lua.create_thread(callback)?;
+        self.resume(&thread, MultiValue::from_vec(vec![buf, err]));
+        Ok(())
+    }
+
+    /// An uncaught error: written at once, remembered for the exit status.
+    fn report(&self, message: String) {
+        self.config.output.err(&message);
+        self.errors.borrow_mut().push(message);
+    }
+
+    /// An error in a detached handler (nobody else will see it).
+    fn report_detached(&self, slot: &Slot, error: &weavekit::Error) {
+        let message = match error {
+            weavekit::Error::HandlerPanicked { job, item, message } => format!(
+                "detached job \"{job}\" (worker {}) failed on item {}: {message}",
+                slot.worker(),
+                item + 1
+            ),
+            other => format!("detached job failed (worker {}): {other}", slot.worker()),
+        };
+        self.report(message);
+    }
+
+    /// The master's primitives (see `luau/master.luau`).
+    fn install(self: &Rc<Self>, lua: &Lua, host: &Table) -> mlua::Result<()> {
+        let master = Rc::clone(self);
+        host.set(
+            "spawn",
+            lua.create_function(move |_, (thread, args): (Thread, MultiValue)| {
+                match thread.status() {
+                    ThreadStatus::Resumable => {}
+                    ThreadStatus::Running | ThreadStatus::Normal => {
+                        return Ok(Some("task.spawn: cannot resume a running thread"))
+                    }
+                    ThreadStatus::Finished | ThreadStatus::Error => {
+                        return Ok(Some("task.spawn: cannot resume a dead thread"))
+                    }
+                }
+                // Resumed now: any pending resumption is void.
+                master.queues.borrow_mut().withdraw(&thread);
+                master.resume(&thread, args);
+                Ok(None)
+            })?,
+        )?;
+
+        let master = Rc::clone(self);
+        host.set(
+            "defer",
+            lua.create_function(move |_, (thread, args): (Thread, MultiValue)| {
+                let depth = master.defer_depth.get() + 1;
+                if depth > MAX_DEFER_DEPTH {
+                    return Ok(Some(format!(
+                        "task.defer: maximum re-entrancy depth ({MAX_DEFER_DEPTH}) exceeded"
+                    )));
+                }
+                master.queues.borrow_mut().defer(thread, args, depth);
+                Ok(None)
+            })?,
+        )?;
+
+        let master = Rc::clone(self);
+        host.set(
+            "delay",
+            lua.create_function(
+                move |_, (seconds, thread, args): (f64, Thread, MultiValue)| {
+                    if let Some(at) = deadline(seconds) {
+                        master
+                            .queues
+                            .borrow_mut()
+                            .schedule(thread, at, Resume::Args(args));
+                    }
+                    Ok(())
+                },
+            )?,
+        )?;
+
+        let master = Rc::clone(self);
+        host.set(
+            "wait",
+            lua.create_function(move |_, (thread, seconds): (Thread, f64)| {
+                let now = Instant::now();
+                if seconds.is_nan() || seconds <= 0.0 {
+                    let step = master.step.get();
+                    master
+                        .queues
+                        .borrow_mut()
+                        .yield_until_next_step(thread, step);
+                } else if let Some(at) = deadline(seconds) {
+                    master
+                        .queues
+                        .borrow_mut()
+                        .schedule(thread, at, Resume::Elapsed(now));
+                }
+                Ok(())
+            })?,
+        )?;
+
+        let master = Rc::clone(self);
+        host.set(
+            "cancel",
+            lua.create_function(move |_, thread: Thread| {
+                master.queues.borrow_mut().withdraw(&thread);
+                Ok(())
+            })?,
+        )?;
+
+        let master = Rc::clone(self);
+        host.set(
+            "dispatcher_new",
+            lua.create_function(
+                move |lua, (count, script, options): (LuaValue, LuaValue, LuaValue)| {
+                    let from = vm::calling_script(lua);
+                    let args = (count, script, from, options);
+                    match dispatcher::create(&master.config, &master.completions, args) {
+                        Ok(slot) => {
+                            master.dispatchers.borrow_mut().push(Rc::clone(&slot));
+                            Ok((dispatcher::to_lua(lua, slot)?, None))
+                        }
+                        Err(message) => Ok((LuaValue::Nil, Some(message))),
+                    }
+                },
+            )?,
+        )?;
+
+        host.set(
+            "dispatch",
+            lua.create_function(|_, args: MultiValue| dispatcher::dispatch(args))?,
+        )?;
+
+        let master = Rc::clone(self);
+        host.set(
+            "destroy",
+            lua.create_function(move |lua, handle: LuaValue| {
+                let slot = dispatcher::slot_of(&handle)?;
+                master
+                    .dispatchers
+                    .borrow_mut()
+                    .retain(|other| !Rc::ptr_eq(other, &slot));
+                for error in slot.shut_down() {
+                    master.report_detached(&slot, &error);
+                }
+                // Pending callbacks fire before Destroy returns.
+                master.run_completions(lua, false);
+                Ok(())
+            })?,
+        )?;
+        Ok(())
+    }
+}
+
+/// `now + seconds`; `None` for a wait too long to represent (never due).
+fn deadline(seconds: f64) -> Option<Instant> {
+    let seconds = if seconds.is_nan() {
+        0.0
+    } else {
+        seconds.max(0.0)
+    };
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .and_then(|duration| Instant::now().checked_add(duration))
+}

@@ -1,0 +1,304 @@
+//! Values that cross from one Luau VM to another.
+//!
+//! Every actor has its own VM, so nothing can be shared by reference: the
+//! extra arguments of a dispatch are *encoded* once, on the master, into an
+//! owned [`Value`] tree that is `Send + Sync`, and *decoded* into each actor's
+//! VM (once per job on that actor, see `actor.rs`). Results travel back the
+//! same way, one [`Value`] per item.
+//!
+//! What may cross is what a Roblox actor message may carry, minus Instances:
+//! `nil`, booleans, numbers, strings, vectors, buffers and tables of those
+//! (tables are deep-copied; keys and values follow the same rules). Functions,
+//! userdata, threads, tables with a metatable and cyclic tables are refused
+//! with a [`Refusal`] that names where in the value the culprit sits.
+
+use std::ffi::c_void;
+use std::fmt;
+
+use mlua::{Lua, Table as LuaTable, Value as LuaValue};
+
+/// Tables nested deeper than this are refused (they would overflow the
+/// stack while being copied, and no real data set needs them).
+const MAX_DEPTH: usize = 100;
+
+/// An owned copy of a Luau value that may cross between VMs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    /// `nil`.
+    Nil,
+    /// `true` or `false`.
+    Boolean(bool),
+    /// A number (Luau has only doubles).
+    Number(f64),
+    /// A string: bytes, not necessarily UTF-8.
+    String(Box<[u8]>),
+    /// A Luau `vector` (three components).
+    Vector([f32; 3]),
+    /// A Luau `buffer`: its bytes.
+    Buffer(Box<[u8]>),
+    /// A table, deep-copied.
+    Table(Box<Table>),
+}
+
+/// The contents of a copied table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Table {
+    /// Values of keys `1..=array.len()` (`Nil` where the table had a hole).
+    array: Vec<Value>,
+    /// Every other key and its value.
+    map: Vec<(Value, Value)>,
+}
+
+/// Why a value cannot cross, and where in it the culprit sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// What was found ("a function", "a table with a metatable", ...).
+    what: String,
+    /// Keys from the outer value down to the culprit, innermost last.
+    path: Vec<String>,
+}
+
+impl Refusal {
+    fn new(what: impl Into<String>) -> Refusal {
+        Refusal {
+            what: what.into(),
+            path: Vec::new(),
+        }
+    }
+
+    /// Records that the culprit sits under `key` (called on the way out).
+    fn under(mut self, key: &LuaValue) -> Refusal {
+        self.path.push(describe_key(key));
+        self
+    }
+
+    /// Says what is wrong and where, starting from `root` (e.g.
+    /// "argument #5"); `destination` ends the sentence ("sent to an actor").
+    pub(crate) fn describe(&self, root: &str, destination: &str) -> String {
+        if self.path.is_empty() {
+            return format!("{root} is {}, which cannot be {destination}", self.what);
+        }
+        let location: String = self.path.iter().rev().map(String::as_str).collect();
+        format!(
+            "{root} holds {} at {location}, which cannot be {destination}",
+            self.what
+        )
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe("the value", "copied to another VM"))
+    }
+}
+
+/// How a key is shown in a path: `.name` for identifiers, `[key]` otherwise.
+fn describe_key(key: &LuaValue) -> String {
+    match key {
+        LuaValue::String(s) => {
+            let bytes = s.as_bytes();
+            let identifier = !bytes.is_empty()
+                && !bytes[0].is_ascii_digit()
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+            if identifier {
+                format!(".{}", s.to_string_lossy())
+            } else {
+                format!("[{:?}]", s.to_string_lossy())
+            }
+        }
+        LuaValue::Integer(i) => format!("[{i}]"),
+        LuaValue::Number(n) => format!("[{n}]"),
+        LuaValue::Boolean(b) => format!("[{b}]"),
+        other => format!("[{}]", other.type_name()),
+    }
+}
+
+/// The article-and-noun description of a value kind that cannot cross.
+fn refused_kind(value: &LuaValue) -> &'static str {
+    match value {
+        LuaValue::Function(_) => "a function",
+        LuaValue::Thread(_) => "a thread (coroutine)",
+        LuaValue::UserData(_) | LuaValue::LightUserData(_) => "a userdata",
+        LuaValue::Error(_) => "an error object (userdata)",
+        _ => "a value of an unsupported type",
+    }
+}
+
+impl Value {
+    /// Copies a Luau value out of its VM.
+    pub(crate) fn encode(value: &LuaValue) -> Result<Value, Refusal> {
+        let mut ancestors = Vec::new();
+        encode(value, &mut ancestors)
+    }
+
+    /// Builds the value inside `lua`.
+    pub(crate) fn decode(&self, lua: &Lua) -> mlua::Result<LuaValue> {
+        Ok(match self {
+            Value::Nil => LuaValue::Nil,
+            Value::Boolean(b) => LuaValue::Boolean(*b),
+            Value::Number(n) => LuaValue::Number(*n),
+            Value::String(bytes) => LuaValue::String(lua.create_string(bytes)?),
+            Value::Vector([x, y, z]) => LuaValue::Vector(mlua::Vector::new(*x, *y, *z)),
+            Value::Buffer(bytes) => LuaValue::Buffer(lua.create_buffer(bytes)?),
+            Value::Table(table) => LuaValue::Table(table.decode(lua)?),
+        })
+    }
+}
+
+impl Table {
+    fn decode(&self, lua: &Lua) -> mlua::Result<LuaTable> {
+        let table = lua.create_table_with_capacity(self.array.len(), self.map.len())?;
+        for (index, value) in self.array.iter().enumerate() {
+            if !matches!(value, Value::Nil) {
+                table.raw_seti(index + 1, value.decode(lua)?)?;
+            }
+        }
+        for (key, value) in &self.map {
+            table.raw_set(key.decode(lua)?, value.decode(lua)?)?;
+        }
+        Ok(table)
+    }
+}
+
+fn encode(value: &LuaValue, ancestors: &mut Vec<*const c_void>) -> Result<Value, Refusal> {
+    Ok(match value {
+        LuaValue::Nil => Value::Nil,
+        LuaValue::Boolean(b) => Value::Boolean(*b),
+        LuaValue::Integer(i) => Value::Number(*i as f64),
+        LuaValue::Number(n) => Value::Number(*n),
+        LuaValue::String(s) => Value::String(s.as_bytes().to_vec().into_boxed_slice()),
+        LuaValue::Vector(v) => Value::Vector([v.x(), v.y(), v.z()]),
+        LuaValue::Buffer(b) => Value::Buffer(b.to_vec().into_boxed_slice()),
+        LuaValue::Table(t) => Value::Table(Box::new(encode_table(t, ancestors)?)),
+        other => return Err(Refusal::new(refused_kind(other))),
+    })
+}
+
+fn encode_table(table: &LuaTable, ancestors: &mut Vec<*const c_void>) -> Result<Table, Refusal> {
+    // Refuse what a copy would silently change: behaviour (metatables),
+    // identity (cycles), or what would exhaust the stack (depth).
+    if table.has_metatable() {
+        return Err(Refusal::new("a table with a metatable"));
+    }
+    let pointer = table.to_pointer();
+    if ancestors.contains(&pointer) {
+        return Err(Refusal::new("a table that contains itself (a cycle)"));
+    }
+    if ancestors.len() >= MAX_DEPTH {
+        return Err(Refusal::new(format!(
+            "a table nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
+    ancestors.push(pointer);
+
+    // One traversal: keys 1..=border go to the array part, the rest to the map.
+    let border = table.raw_len();
+    let mut copy = Table {
+        array: vec![Value::Nil; border],
+        map: Vec::new(),
+    };
+    let mut refusal = None;
+    let traversal = table.for_each(|key: LuaValue, value: LuaValue| {
+        let slot = match key {
+            LuaValue::Integer(i) if i >= 1 && (i as u64) <= border as u64 => Some(i as usize - 1),
+            _ => None,
+        };
+        let encoded_value = match encode(&value, ancestors) {
+            Ok(v) => v,
+            Err(e) => {
+                refusal = Some(e.under(&key));
+                return Err(mlua::Error::runtime("refused"));
+            }
+        };
+        match slot {
+            Some(index) => copy.array[index] = encoded_value,
+            None => {
+                let encoded_key = match encode(&key, ancestors) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        refusal = Some(Refusal::new(format!("a key that is {}", e.what)));
+                        return Err(mlua::Error::runtime("refused"));
+                    }
+                };
+                copy.map.push((encoded_key, encoded_value));
+            }
+        }
+        Ok(())
+    });
+    ancestors.pop();
+    match (refusal, traversal) {
+        (Some(refusal), _) => Err(refusal),
+        (None, Err(e)) => Err(Refusal::new(format!(
+            "a table that could not be read ({e})"
+        ))),
+        (None, Ok(())) => Ok(copy),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(lua: &Lua, source: &str) -> LuaValue {
+        let value: LuaValue = lua.load(source).eval().unwrap();
+        let encoded = Value::encode(&value).unwrap();
+        encoded.decode(lua).unwrap()
+    }
+
+    #[test]
+    fn scalars_round_trip() {
+        let lua = Lua::new();
+        assert!(matches!(round_trip(&lua, "return nil"), LuaValue::Nil));
+        assert!(matches!(
+            round_trip(&lua, "return true"),
+            LuaValue::Boolean(true)
+        ));
+        let n = round_trip(&lua, "return 2.5");
+        assert_eq!(n.as_f64(), Some(2.5));
+        let s = round_trip(&lua, "return 'a\\0b'");
+        assert_eq!(s.as_string().unwrap().as_bytes().as_ref(), b"a\0b");
+        let v = round_trip(&lua, "return vector.create(1, 2, 3)");
+        assert_eq!(v, LuaValue::Vector(mlua::Vector::new(1.0, 2.0, 3.0)));
+    }
+
+    #[test]
+    fn nested_tables_round_trip() {
+        let lua = Lua::new();
+        let t = round_trip(&lua, "return {1, 2, nil, 4, x = {y = 'z'}, [true] = 1.5}");
+        let t = t.as_table().unwrap();
+        assert_eq!(t.raw_get::<f64>(1).unwrap(), 1.0);
+        assert_eq!(t.raw_get::<Option<f64>>(3).unwrap(), None);
+        assert_eq!(t.raw_get::<f64>(4).unwrap(), 4.0);
+        let x: LuaTable = t.raw_get("x").unwrap();
+        assert_eq!(x.raw_get::<String>("y").unwrap(), "z");
+        assert_eq!(t.raw_get::<f64>(true).unwrap(), 1.5);
+    }
+
+    #[test]
+    fn refusals_name_the_path() {
+        let lua = Lua::new();
+        let value: LuaValue = lua
+            .load("return {config = {steps = {1, 2, function() end}}}")
+            .eval()
+            .unwrap();
+        let refusal = Value::encode(&value).unwrap_err();
+        assert_eq!(
+            refusal.describe("argument #5", "sent to an actor"),
+            "argument #5 holds a function at .config.steps[3], which cannot be sent to an actor"
+        );
+        let cyclic: LuaValue = lua
+            .load("local t = {}; t.self = t; return t")
+            .eval()
+            .unwrap();
+        let refusal = Value::encode(&cyclic).unwrap_err();
+        assert!(refusal.to_string().contains("cycle"), "{refusal}");
+        let meta: LuaValue = lua.load("return {setmetatable({}, {})}").eval().unwrap();
+        let refusal = Value::encode(&meta).unwrap_err();
+        assert_eq!(
+            refusal.describe("r", "sent"),
+            "r holds a table with a metatable at [1], which cannot be sent"
+        );
+    }
+}

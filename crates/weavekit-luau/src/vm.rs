@@ -1,0 +1,404 @@
+//! One Luau VM as the host sets it up, for the master and for every actor:
+//! the shared globals (`print`, `warn`, `require`, `script`, `task`), the
+//! `@weave` library, script loading (with `--!native` detection) and
+//! require-by-string path resolution.
+//!
+//! The globals are written partly in Luau (`luau/prelude.luau` and the
+//! role's own `luau/master.luau` or `luau/actor.luau`) over a table of Rust
+//! primitives, the *host table* `H`. Luau code raises the errors (with
+//! `error(message, 2)`), so scripts see plain string messages that point at
+//! their own line; Rust primitives report problems by returning a message.
+//! Once everything is installed the VM is sandboxed (`Lua::sandbox`), which
+//! freezes the libraries and lets Luau use its fast paths for built-ins.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use mlua::chunk::{ChunkMode, Compiler};
+use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue};
+
+use crate::output::Output;
+
+/// The common prelude: `print`, `warn`, `require`, `script`, `task`.
+const PRELUDE: &str = include_str!("luau/prelude.luau");
+
+/// Settings shared by the master and every actor of one run.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Where `print`, `warn` and error reports go.
+    pub(crate) output: Output,
+    /// How long a worker script may take to call `kernel:Ready()`.
+    pub(crate) ready_timeout: Duration,
+}
+
+/// A script read from disk, ready to compile.
+#[derive(Debug)]
+pub(crate) struct Source {
+    /// The path as shown in messages and tracebacks.
+    pub(crate) display: String,
+    /// The text.
+    pub(crate) text: Vec<u8>,
+    /// Whether the script starts with the `--!native` directive.
+    pub(crate) native: bool,
+}
+
+impl Source {
+    /// Reads the script at `path`.
+    pub(crate) fn read(path: &Path) -> Result<Source, String> {
+        let text = std::fs::read(path)
+            .map_err(|e| format!("cannot read the script {}: {e}", path.display()))?;
+        Ok(Source {
+            display: path.display().to_string(),
+            native: has_native_directive(&text),
+            text,
+        })
+    }
+
+    /// The chunk name Luau shows in messages: `@path`.
+    pub(crate) fn chunk_name(&self) -> String {
+        format!("@{}", self.display)
+    }
+}
+
+/// Whether the hot comments at the top of `text` include `--!native`.
+///
+/// Luau reads directives (`--!strict`, `--!native`, ...) only before the
+/// first line of code; blank lines and other comments may come between them.
+pub(crate) fn has_native_directive(text: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(text);
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(directive) = line.strip_prefix("--!") {
+            if directive.split_whitespace().next() == Some("native") {
+                return true;
+            }
+        } else if !(line.is_empty() || line.starts_with("--")) {
+            return false;
+        }
+    }
+    false
+}
+
+/// The compiler every chunk goes through: Luau's default optimisation
+/// level 1, which keeps every function in tracebacks (a script may ask for
+/// level 2, with inlining, by its own `--!optimize 2` directive), with line
+/// info and names for tracebacks.
+pub(crate) fn compiler() -> Compiler {
+    Compiler::new().set_optimization_level(1).set_debug_level(1)
+}
+
+/// Creates a VM for one role.
+///
+/// `role_source` is the role's Luau library (`master.luau` or `actor.luau`);
+/// it gets the host table and returns `{ task = ..., weave = ..., actor = ... }`.
+/// `install` adds the role's Rust primitives to the host table first.
+pub(crate) fn create(
+    config: &Config,
+    role_name: &str,
+    role_source: &str,
+    install: impl FnOnce(&Lua, &Table) -> mlua::Result<()>,
+) -> mlua::Result<Lua> {
+    let lua = Lua::new();
+    // Native code only for `--!native` chunks; see `load`.
+    lua.enable_jit(false);
+    lua.set_compiler(compiler());
+
+    let host = lua.create_table()?;
+    install_common(&lua, &host, config)?;
+    install(&lua, &host)?;
+    let role: Table = lua
+        .load(role_source)
+        .set_name(format!("=weave/{role_name}"))
+        .call(&host)?;
+    lua.load(PRELUDE)
+        .set_name("=weave/prelude")
+        .call::<()>((&host, role))?;
+    lua.sandbox(true)?;
+    Ok(lua)
+}
+
+/// Compiles a script into a function of `lua`, with native code generation
+/// when it asks for it.
+pub(crate) fn load(lua: &Lua, source: &Source) -> mlua::Result<Function> {
+    load_chunk(
+        lua,
+        &source.text,
+        ChunkMode::Text,
+        &source.chunk_name(),
+        source.native,
+    )
+}
+
+/// Loads text or bytecode under `name`, natively compiled if `native`.
+pub(crate) fn load_chunk(
+    lua: &Lua,
+    chunk: &[u8],
+    mode: ChunkMode,
+    name: &str,
+    native: bool,
+) -> mlua::Result<Function> {
+    // Native compilation happens at load time, for the chunk being loaded.
+    lua.enable_jit(native);
+    let function = lua
+        .load(chunk)
+        .set_mode(mode)
+        .set_name(name)
+        .into_function();
+    lua.enable_jit(false);
+    function
+}
+
+/// Primitives every VM has: output, module resolution and loading.
+fn install_common(lua: &Lua, host: &Table, config: &Config) -> mlua::Result<()> {
+    let output = config.output.clone();
+    host.set(
+        "write",
+        lua.create_function(move |_, line: mlua::LuaString| {
+            output.out(&line.to_string_lossy());
+            Ok(())
+        })?,
+    )?;
+    let output = config.output.clone();
+    host.set(
+        "warn",
+        lua.create_function(move |_, line: mlua::LuaString| {
+            output.err(&line.to_string_lossy());
+            Ok(())
+        })?,
+    )?;
+    host.set(
+        "resolve",
+        lua.create_function(|lua, spec: String| {
+            let result = resolve_module(&spec, &calling_script(lua));
+            pair(
+                lua,
+                result.map(|path| (key_of(&path), path.display().to_string())),
+            )
+        })?,
+    )?;
+    host.set(
+        "load",
+        lua.create_function(|lua, (key, display): (String, String)| {
+            let loaded = Source::read(Path::new(&key)).and_then(|mut source| {
+                source.display = display;
+                load(lua, &source).map_err(|e| describe_error(&e))
+            });
+            match loaded {
+                Ok(function) => Ok((LuaValue::Function(function), LuaValue::Nil)),
+                Err(message) => Ok((LuaValue::Nil, LuaValue::String(lua.create_string(message)?))),
+            }
+        })?,
+    )?;
+    Ok(())
+}
+
+/// `Ok((a, b))` as the Luau pair `a, b`; `Err(message)` as `nil, message`.
+fn pair(lua: &Lua, result: Result<(String, String), String>) -> mlua::Result<MultiValue> {
+    let (first, second) = match result {
+        Ok((a, b)) => (
+            LuaValue::String(lua.create_string(a)?),
+            lua.create_string(b)?,
+        ),
+        Err(message) => (LuaValue::Nil, lua.create_string(message)?),
+    };
+    Ok(MultiValue::from_vec(vec![first, LuaValue::String(second)]))
+}
+
+/// The chunk name (`@path`) of the innermost script file on the calling
+/// thread's stack, skipping C functions (`pcall`) and the host's own Luau
+/// code; empty when there is none.
+pub(crate) fn calling_script(lua: &Lua) -> String {
+    for level in 1..256 {
+        let source = lua.inspect_stack(level, |frame| {
+            let source = frame.source();
+            (source.what, source.source.map(|s| s.into_owned()))
+        });
+        match source {
+            None => break,
+            Some((_, Some(name))) if name.starts_with('@') => return name,
+            Some(_) => {}
+        }
+    }
+    String::new()
+}
+
+/// The cache key of a module: its canonical path when it has one.
+fn key_of(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// The directory that paths in the chunk `from` are relative to: the
+/// chunk's own directory for a file (`@path`), the working directory else.
+fn base_dir(from: &str) -> PathBuf {
+    match from.strip_prefix('@') {
+        Some(file) => Path::new(file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        None => PathBuf::new(),
+    }
+}
+
+/// Resolves `require(spec)` called from the chunk `from`, with Luau's
+/// require-by-string rules: `./` and `../` are relative to the requiring
+/// script; `.luau`, `.lua`, `/init.luau` and `/init.lua` are tried in turn.
+pub(crate) fn resolve_module(spec: &str, from: &str) -> Result<PathBuf, String> {
+    if let Some(alias) = spec.strip_prefix('@') {
+        let alias = alias.split('/').next().unwrap_or(alias);
+        if alias == "weave" {
+            return Err(format!(
+                "require: \"{spec}\": the library is \"@weave\" itself, it has no submodules"
+            ));
+        }
+        return Err(format!(
+            "require: unknown alias \"@{alias}\" (the only alias is \"@weave\")"
+        ));
+    }
+    if !(spec.starts_with("./") || spec.starts_with("../")) {
+        return Err(format!(
+            "require: \"{spec}\" must start with \"./\" or \"../\" (relative to the requiring \
+             script) or be \"@weave\""
+        ));
+    }
+    find_script(&base_dir(from).join(spec)).map_err(|tried| {
+        format!(
+            "require: cannot find module \"{spec}\" (tried {})",
+            tried.join(", ")
+        )
+    })
+}
+
+/// Resolves a worker script path given to `weave.dispatcher.new` from the
+/// chunk `from`: relative paths are relative to that script; the `.luau` or
+/// `.lua` extension may be left out.
+pub(crate) fn resolve_worker(spec: &str, from: &str) -> Result<PathBuf, String> {
+    let path = Path::new(spec);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir(from).join(path)
+    };
+    find_script(&joined).map_err(|tried| {
+        format!(
+            "cannot find the worker script \"{spec}\" (tried {})",
+            tried.join(", ")
+        )
+    })
+}
+
+/// Finds the file a module path names, or lists the candidates tried.
+fn find_script(path: &Path) -> Result<PathBuf, Vec<String>> {
+    let path = normalize(path);
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    let has_script_extension = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("luau" | "lua")
+    );
+    if has_script_extension {
+        candidates.push(path.clone());
+    }
+    let text = path.as_os_str().to_string_lossy();
+    for suffix in [".luau", ".lua"] {
+        candidates.push(PathBuf::from(format!("{text}{suffix}")));
+    }
+    for init in ["init.luau", "init.lua"] {
+        candidates.push(path.join(init));
+    }
+    match candidates.iter().find(|candidate| candidate.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => Err(candidates.iter().map(|c| c.display().to_string()).collect()),
+    }
+}
+
+/// Removes `.` components and folds `dir/..` pairs, without touching the
+/// file system (so that messages show the path the script wrote).
+fn normalize(path: &Path) -> PathBuf {
+    let mut parts: Vec<Component<'_>> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => parts.push(component),
+            },
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        return PathBuf::from(".");
+    }
+    parts.iter().collect()
+}
+
+/// A Luau error as a script author wants to read it: the message, then the
+/// traceback when there is one, without mlua's "runtime error:" prefixes.
+pub(crate) fn describe_error(error: &mlua::Error) -> String {
+    match error {
+        // mlua's message handler adds a frame for itself: drop it.
+        mlua::Error::RuntimeError(message) => message.replacen("\n\t[C]: in ?", "", 1),
+        mlua::Error::MemoryError(message) => message.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::CallbackError { traceback, cause } => {
+            let cause = describe_error(cause);
+            if cause.contains("stack traceback:") {
+                cause
+            } else {
+                format!("{cause}\n{traceback}")
+            }
+        }
+        mlua::Error::WithContext { context, cause } => {
+            format!("{context}: {}", describe_error(cause))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The type name Luau's `typeof` would give, for messages.
+pub(crate) fn type_name(value: &LuaValue) -> &'static str {
+    match value {
+        LuaValue::Integer(_) | LuaValue::Number(_) => "number",
+        LuaValue::Error(_) => "userdata",
+        other => other.type_name(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_directive_is_read_from_the_header_only() {
+        assert!(has_native_directive(b"--!native\nlocal x = 1"));
+        assert!(has_native_directive(
+            b"--!strict\n\n-- a comment\n--!native\n"
+        ));
+        assert!(!has_native_directive(b"local x = 1\n--!native\n"));
+        assert!(!has_native_directive(b"--!nativeish\n"));
+    }
+
+    #[test]
+    fn paths_are_normalized_lexically() {
+        assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
+        assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+        assert_eq!(base_dir("@dir/sub/main.luau"), PathBuf::from("dir/sub"));
+        assert_eq!(base_dir("=stdin"), PathBuf::new());
+    }
+
+    #[test]
+    fn unprefixed_and_unknown_aliases_are_refused() {
+        let error = resolve_module("mod", "@main.luau").unwrap_err();
+        assert!(error.contains("must start with"), "{error}");
+        let error = resolve_module("@lib/x", "@main.luau").unwrap_err();
+        assert!(error.contains("unknown alias \"@lib\""), "{error}");
+        let error = resolve_module("@weave/task", "@main.luau").unwrap_err();
+        assert!(error.contains("no submodules"), "{error}");
+        let error = resolve_module("./missing", "@nowhere/main.luau").unwrap_err();
+        assert!(error.contains("nowhere/missing.luau"), "{error}");
+    }
+}

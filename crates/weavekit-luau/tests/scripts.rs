@@ -1,0 +1,220 @@
+//! Runs the Luau test scripts in `tests/luau/` through the host.
+//!
+//! Most scripts assert their own behaviour (`tests/luau/lib/check.luau`) and
+//! print `PASS <name>` as their last line; the tests here check that the run
+//! succeeded and reached that line. Scripts about failures (uncaught errors,
+//! detached handler errors) are checked from Rust, through the [`Report`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weavekit_luau::{Report, Runner};
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("luau")
+        .join(name)
+}
+
+fn run_with(name: &str, args: &[&str]) -> Report {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    Runner::new()
+        .capture_output(true)
+        .ready_timeout(Duration::from_secs(20))
+        .run(script(name), &args)
+}
+
+/// Runs a self-checking script and asserts it passed.
+fn passes(name: &str) {
+    let report = run_with(name, &[]);
+    assert!(
+        report.is_success(),
+        "{name} failed:\n{}\n--- stdout:\n{}",
+        report.errors().join("\n"),
+        report.stdout()
+    );
+    let stem = name.trim_end_matches(".luau");
+    assert!(
+        report
+            .stdout()
+            .lines()
+            .any(|line| line == format!("PASS {stem}")),
+        "{name} did not reach its end; stdout:\n{}",
+        report.stdout()
+    );
+}
+
+#[test]
+fn spec_cases_ids_ordering_batch_sizes_and_counts() {
+    passes("spec_cases.luau");
+}
+
+#[test]
+fn overlapping_jobs_two_names_chaining_and_per_actor_state() {
+    passes("overlapping.luau");
+}
+
+#[test]
+fn every_error_at_the_call() {
+    passes("errors_at_call.luau");
+}
+
+#[test]
+fn marshalling_of_every_value_kind() {
+    passes("marshalling.luau");
+}
+
+#[test]
+fn handler_errors_reach_the_callback_and_actors_live_on() {
+    passes("handler_errors.luau");
+}
+
+#[test]
+fn task_scheduler_and_deferred_dispatch() {
+    passes("scheduler.luau");
+}
+
+#[test]
+fn worker_start_failures_and_ready_timeout() {
+    passes("ready.luau");
+}
+
+#[test]
+fn require_by_string() {
+    passes("require.luau");
+}
+
+#[test]
+fn native_scripts_run() {
+    passes("native.luau");
+}
+
+#[test]
+fn script_arguments_are_passed_as_varargs() {
+    let report = run_with("args.luau", &["first", "--second"]);
+    assert!(report.is_success(), "{:?}", report.errors());
+    assert!(report.stdout().contains("PASS args"));
+}
+
+#[test]
+fn run_waits_for_every_task_and_job() {
+    let report = run_with("lifetime.luau", &["x"]);
+    assert!(report.is_success(), "{:?}", report.errors());
+    let lines: Vec<&str> = report.stdout().lines().collect();
+    assert_eq!(lines.first(), Some(&"script returned x"), "{lines:?}");
+    for expected in [
+        "job finished 2",
+        "delayed task finished",
+        "waiting task finished",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in {lines:?}"
+        );
+    }
+    // The delayed task was started by the job's callback, so it ends last.
+    assert_eq!(lines.last(), Some(&"delayed task finished"), "{lines:?}");
+}
+
+#[test]
+fn uncaught_errors_are_reported_with_tracebacks_and_fail_the_run() {
+    let report = run_with("uncaught.luau", &[]);
+    assert!(!report.is_success());
+    let errors = report.errors();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    let find = |needle: &str| {
+        errors
+            .iter()
+            .find(|e| e.contains(needle))
+            .unwrap_or_else(|| panic!("no error mentions {needle:?}: {errors:#?}"))
+    };
+    let spawned = find("error in a spawned task");
+    assert!(spawned.contains("uncaught.luau:6"), "{spawned}");
+    let script_error = find("error in the script");
+    assert!(script_error.contains("stack traceback"), "{script_error}");
+    assert!(
+        script_error.contains("in function 'deeper'"),
+        "{script_error}"
+    );
+    let callback = find("error in a callback");
+    assert!(callback.contains("uncaught.luau:11"), "{callback}");
+    // Every error went to stderr, and the run still finished its tasks.
+    for error in errors {
+        assert!(report.stderr().contains(error.as_str()));
+    }
+    assert!(report.stdout().contains("still running after errors"));
+}
+
+#[test]
+fn detached_handler_errors_go_to_stderr_with_job_and_item() {
+    let report = run_with("detached_error.luau", &[]);
+    assert!(report.stdout().contains("next job served"), "{report:?}");
+    assert_eq!(report.errors().len(), 1, "{:#?}", report.errors());
+    let error = &report.errors()[0];
+    assert!(
+        error.contains("detached job \"detachedFailAt\"") && error.contains("failed on item 4"),
+        "{error}"
+    );
+    assert!(error.contains("detached boom"), "{error}");
+    assert!(report.stderr().contains(error.as_str()));
+}
+
+#[test]
+fn a_missing_or_broken_master_script_is_an_error_not_a_panic() {
+    let report = run_with("does_not_exist.luau", &[]);
+    assert!(!report.is_success());
+    assert!(
+        report.errors()[0].contains("cannot read the script"),
+        "{:?}",
+        report.errors()
+    );
+    let report = run_with("workers/syntax.luau", &[]);
+    assert!(!report.is_success());
+    assert!(
+        report.errors()[0].contains("syntax.luau:1"),
+        "{:?}",
+        report.errors()
+    );
+}
+
+#[test]
+fn a_worker_script_run_as_master_returns_early() {
+    // `script:GetActor()` is nil on the master: the worker returns at once.
+    let report = run_with("workers/basic.luau", &[]);
+    assert!(report.is_success(), "{:?}", report.errors());
+}
+
+#[test]
+fn print_and_warn_write_whole_lines_from_master_and_actors() {
+    let report = run_with("output.luau", &[]);
+    assert!(report.is_success(), "{:?}", report.errors());
+    let out: Vec<&str> = report.stdout().lines().collect();
+    assert_eq!(&out[..2], ["1 nil a true 2.5", ""], "{out:?}");
+    for id in 1..=3 {
+        assert!(
+            out.iter().any(|line| line.starts_with("hello from actor ")
+                && line.ends_with(&format!(" item {id}"))),
+            "{out:?}"
+        );
+    }
+    let err: Vec<&str> = report.stderr().lines().collect();
+    assert_eq!(err[0], "careful 42");
+    assert_eq!(err.len(), 4, "{err:?}");
+    assert!(err.contains(&"warning from item 2"), "{err:?}");
+}
+
+#[test]
+fn the_runners_ready_timeout_is_the_default() {
+    let report = Runner::new()
+        .capture_output(true)
+        .ready_timeout(Duration::from_millis(200))
+        .run(script("ready_default.luau"), &[]);
+    assert!(report.is_success(), "{:?}", report.errors());
+    assert!(report.stdout().contains("PASS ready_default"));
+}
+
+#[test]
+fn many_tasks_dispatching_at_once() {
+    passes("stress.luau");
+}
