@@ -4,9 +4,14 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use weave_cli::alloc_count::CountingAllocator;
+use weave_cli::bench;
 
-mod bench;
 mod run;
+
+/// Counts allocations for `weave bench` (idle, one relaxed load, otherwise).
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Weave for Rust: run Weave Luau scripts with real parallel actors, or
 /// benchmark the dispatcher.

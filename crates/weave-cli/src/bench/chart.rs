@@ -9,6 +9,7 @@ use std::path::Path;
 
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::error::BenchError;
 use super::report::{Check, Comparison, Report};
@@ -35,9 +36,9 @@ fn draw(root: &Area<'_>, report: &Report, bars: &[&Check]) -> DrawResult {
         .iter()
         .flat_map(|c| [c.value.unwrap_or(0.0), c.target])
         .fold(1.0f64, f64::max)
-        * 1.2;
+        * 1.5;
     let caption = format!(
-        "weavekit: ratios of median times ({} actors, {} run; lower is better for weavekit/x)",
+        "weave bench: ratios of times, targets as black ticks ({} actors, {} run)",
         report.machine.actors, report.mode
     );
     let mut chart = ChartBuilder::on(root)
@@ -45,9 +46,11 @@ fn draw(root: &Area<'_>, report: &Report, bars: &[&Check]) -> DrawResult {
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(200)
-        .build_cartesian_2d(0.0..x_max, (0..bars.len()).into_segmented())?;
+        .build_cartesian_2d(0.0..x_max, (0..rows(bars)).into_segmented())?;
     let label = |v: &SegmentValue<usize>| match v {
-        SegmentValue::CenterOf(i) => bars.get(*i).map_or(String::new(), |c| c.name.clone()),
+        SegmentValue::CenterOf(row) => bars
+            .get(rows(bars) - row)
+            .map_or(String::new(), |c| c.name.clone()),
         _ => String::new(),
     };
     chart
@@ -57,10 +60,17 @@ fn draw(root: &Area<'_>, report: &Report, bars: &[&Check]) -> DrawResult {
         .y_label_formatter(&label)
         .x_desc("ratio (x)")
         .draw()?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, c)| bar(i, c)))?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, c)| target_tick(i, c)))?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, c)| value_text(i, c)))?;
+    // The first check is drawn on the top row.
+    let placed = || bars.iter().enumerate().map(|(i, c)| (rows(bars) - i, *c));
+    chart.draw_series(placed().map(|(row, c)| bar(row, c)))?;
+    chart.draw_series(placed().map(|(row, c)| target_tick(row, c)))?;
+    chart.draw_series(placed().map(|(row, c)| value_text(row, c)))?;
     Ok(())
+}
+
+/// The last row index: plotters' segmented `0..last` has `last + 1` rows.
+fn rows(bars: &[&Check]) -> usize {
+    bars.len().saturating_sub(1)
 }
 
 fn bar(i: usize, check: &Check) -> Rectangle<(f64, SegmentValue<usize>)> {
@@ -71,7 +81,10 @@ fn bar(i: usize, check: &Check) -> Rectangle<(f64, SegmentValue<usize>)> {
     };
     let end = check.value.unwrap_or(0.0);
     let mut rect = Rectangle::new(
-        [(0.0, SegmentValue::Exact(i)), (end, SegmentValue::Exact(i + 1))],
+        [
+            (0.0, SegmentValue::Exact(i)),
+            (end, SegmentValue::Exact(i + 1)),
+        ],
         colour.filled(),
     );
     rect.set_margin(8, 8, 0, 0);
@@ -95,8 +108,14 @@ fn value_text(i: usize, check: &Check) -> Text<'static, (f64, SegmentValue<usize
         Some(v) => format!(" {v:.2}x (target {rule} {:.2}x)", check.target),
         None => " not measured".to_string(),
     };
-    let at = (check.value.unwrap_or(0.0), SegmentValue::CenterOf(i));
-    Text::new(text, at, ("sans-serif", 14).into_font())
+    // Right of both the bar and the tick, so neither hides the text.
+    let at = (
+        check.value.unwrap_or(0.0).max(check.target),
+        SegmentValue::CenterOf(i),
+    );
+    let style =
+        TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    Text::new(text, at, style)
 }
 
 #[cfg(test)]
@@ -111,6 +130,7 @@ mod tests {
         let measurements = Measurements {
             workloads: Vec::new(),
             blocked_ns: vec![1000.0],
+            blocked_awake_ns: vec![],
             allocations: Allocations {
                 counted: false,
                 dispatches: 0,
@@ -120,7 +140,8 @@ mod tests {
             },
         };
         let report = Report::new(Machine::this(2), "short", Plan::short(), &measurements);
-        let path = std::env::temp_dir().join(format!("weave-bench-chart-{}.svg", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("weave-bench-chart-{}.svg", std::process::id()));
         write_svg(&report, &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).ok();

@@ -24,7 +24,7 @@ use crate::alloc_count;
 use crate::workloads::kernels::{fine, uneven};
 use crate::workloads::sweep::{Scene, SweepParams};
 use crate::workloads::worker::{jobs, worker};
-use crate::workloads::{self, checksum};
+use crate::workloads::{checksum, Sizes};
 
 /// Who runs a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -50,6 +50,19 @@ impl Contender {
             Contender::Weavekit => "weavekit",
             Contender::StaticSplit => "static",
         }
+    }
+
+    /// Every contender.
+    pub const ALL: [Contender; 4] = [
+        Contender::Serial,
+        Contender::Rayon,
+        Contender::Weavekit,
+        Contender::StaticSplit,
+    ];
+
+    /// The contender called `name` ([`Contender::name`]).
+    pub fn from_name(name: &str) -> Option<Contender> {
+        Contender::ALL.into_iter().find(|c| c.name() == name)
     }
 }
 
@@ -86,13 +99,18 @@ impl Workload {
         }
     }
 
-    /// Items per job.
-    pub fn items(self) -> usize {
+    /// The workload called `name` ([`Workload::name`]).
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == name)
+    }
+
+    /// Items per job with `sizes`.
+    pub fn items(self, sizes: &Sizes) -> usize {
         match self {
-            Workload::Sweep => workloads::SWEEP_ITEMS,
-            Workload::Fine => workloads::FINE_ITEMS,
-            Workload::Uneven => workloads::UNEVEN_ITEMS,
-            Workload::RoundTrip => workloads::ROUND_TRIP_ITEMS,
+            Workload::Sweep => sizes.sweep,
+            Workload::Fine => sizes.fine,
+            Workload::Uneven => sizes.uneven,
+            Workload::RoundTrip => sizes.round_trip,
         }
     }
 
@@ -110,11 +128,14 @@ impl Workload {
     pub fn ratios(self) -> &'static [(Contender, Contender)] {
         use Contender::*;
         match self {
-            Workload::Sweep | Workload::Fine => &[(Weavekit, Rayon), (Serial, Weavekit)],
+            Workload::Sweep | Workload::Fine => {
+                &[(Weavekit, Rayon), (Serial, Weavekit), (Serial, Rayon)]
+            }
             Workload::Uneven => &[
                 (Weavekit, Rayon),
                 (Serial, Weavekit),
                 (StaticSplit, Weavekit),
+                (Serial, Rayon),
             ],
             Workload::RoundTrip => &[(Weavekit, Rayon)],
         }
@@ -136,9 +157,12 @@ pub struct Allocations {
     pub rayon_per_install: Option<f64>,
 }
 
+/// What a tracked job's callback receives.
+type JobResult<R> = Result<Vec<R>, weavekit::Error>;
+
 /// Where a tracked job's callback leaves its result.
 struct Slot<R> {
-    cell: Rc<RefCell<Option<Result<Vec<R>, weavekit::Error>>>>,
+    cell: Rc<RefCell<Option<JobResult<R>>>>,
 }
 
 impl<R: 'static> Slot<R> {
@@ -149,7 +173,7 @@ impl<R: 'static> Slot<R> {
     }
 
     /// A callback that stores the result here (allocates nothing).
-    fn callback(&self) -> impl FnOnce(Result<Vec<R>, weavekit::Error>) + 'static {
+    fn callback(&self) -> impl FnOnce(JobResult<R>) + 'static {
         let cell = Rc::clone(&self.cell);
         move |result| *cell.borrow_mut() = Some(result)
     }
@@ -157,7 +181,9 @@ impl<R: 'static> Slot<R> {
     /// Takes the stored result.
     fn take(&self, job: &'static str) -> Result<Vec<R>, BenchError> {
         let result = self.cell.borrow_mut().take();
-        result.ok_or(BenchError::NoCallback { job })?.map_err(BenchError::from)
+        result
+            .ok_or(BenchError::NoCallback { job })?
+            .map_err(BenchError::from)
     }
 }
 
@@ -165,6 +191,7 @@ impl<R: 'static> Slot<R> {
 /// checksums to check every sample against.
 pub struct Contenders {
     actors: usize,
+    sizes: Sizes,
     pool: rayon::ThreadPool,
     dispatcher: Dispatcher,
     scene: Scene,
@@ -177,8 +204,9 @@ pub struct Contenders {
 
 impl Contenders {
     /// Builds a rayon pool of `actors` threads and a dispatcher of `actors`
-    /// actors, and runs every workload serially once for its checksum.
-    pub fn new(actors: usize) -> Result<Contenders, BenchError> {
+    /// actors, and runs every workload (of `sizes`) serially once for its
+    /// checksum.
+    pub fn new(actors: usize, sizes: Sizes) -> Result<Contenders, BenchError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(actors)
             .thread_name(|i| format!("rayon-{i}"))
@@ -186,6 +214,7 @@ impl Contenders {
             .map_err(|e| BenchError::Rayon(e.to_string()))?;
         let mut contenders = Contenders {
             actors,
+            sizes,
             pool,
             dispatcher: Dispatcher::new(actors, worker)?,
             scene: Scene::benchmark(),
@@ -193,7 +222,7 @@ impl Contenders {
             hits: Slot::new(),
             values: Slot::new(),
             expected: HashMap::new(),
-            expected_blocked: serial(workloads::BLOCKED_ITEMS, fine).1,
+            expected_blocked: serial(sizes.blocked, fine).1,
         };
         for workload in Workload::ALL {
             let sum = contenders.run(workload, Contender::Serial)?.1;
@@ -205,6 +234,11 @@ impl Contenders {
     /// Actors of the dispatcher (and threads of the rayon pool).
     pub fn actors(&self) -> usize {
         self.actors
+    }
+
+    /// Items per job of each workload.
+    pub fn sizes(&self) -> Sizes {
+        self.sizes
     }
 
     /// The serial run's checksum of `workload`.
@@ -221,7 +255,11 @@ impl Contenders {
         contender: Contender,
         reps: usize,
     ) -> Result<Duration, BenchError> {
-        let reps = if workload == Workload::RoundTrip { reps.max(1) } else { 1 };
+        let reps = if workload == Workload::RoundTrip {
+            reps.max(1)
+        } else {
+            1
+        };
         let mut total = Duration::ZERO;
         for _ in 0..reps {
             let (elapsed, sum) = self.run(workload, contender)?;
@@ -231,14 +269,20 @@ impl Contenders {
         Ok(total / reps as u32)
     }
 
-    /// How long `dispatch` of a [`workloads::BLOCKED_ITEMS`]-item job holds
+    /// How long `dispatch` of a [`Sizes::blocked`]-item job holds
     /// the calling thread (the job then runs to the end, untimed, and its
-    /// results are checked).
-    pub fn sample_blocked(&mut self) -> Result<Duration, BenchError> {
+    /// results are checked). With `actors_awake`, a small job runs just
+    /// before, so the actors are still spinning when the big one comes:
+    /// that isolates the dispatcher's own cost from waking sleeping threads.
+    pub fn sample_blocked(&mut self, actors_awake: bool) -> Result<Duration, BenchError> {
+        if actors_awake {
+            self.tracked_round_trip()?;
+        }
         let callback = self.values.callback();
-        let n = workloads::BLOCKED_ITEMS;
+        let n = self.sizes.blocked;
         let start = Instant::now();
-        self.dispatcher.dispatch(jobs::FINE, n, callback, None, ())?;
+        self.dispatcher
+            .dispatch(jobs::FINE, n, callback, None, ())?;
         let blocked = start.elapsed();
         self.dispatcher.wait();
         let buf = self.values.take(jobs::FINE)?;
@@ -261,8 +305,10 @@ impl Contenders {
             return Ok(report);
         }
         let per = |count: u64| Some(count as f64 / dispatches as f64);
-        report.tracked_per_dispatch = per(self.count_repeated(dispatches, Self::tracked_round_trip)?);
-        report.detached_per_dispatch = per(self.count_repeated(dispatches, Self::detached_round_trip)?);
+        report.tracked_per_dispatch =
+            per(self.count_repeated(dispatches, Self::tracked_round_trip)?);
+        report.detached_per_dispatch =
+            per(self.count_repeated(dispatches, Self::detached_round_trip)?);
         report.rayon_per_install = per(self.count_repeated(dispatches, Self::rayon_round_trip)?);
         Ok(report)
     }
@@ -282,22 +328,27 @@ impl Contenders {
 
     fn tracked_round_trip(&mut self) -> Result<(), BenchError> {
         let callback = self.values.callback();
-        let n = workloads::ROUND_TRIP_ITEMS;
-        self.dispatcher.dispatch(jobs::FINE, n, callback, None, ())?;
+        let n = self.sizes.round_trip;
+        self.dispatcher
+            .dispatch(jobs::FINE, n, callback, None, ())?;
         self.dispatcher.wait();
         self.values.take(jobs::FINE).map(drop)
     }
 
     fn detached_round_trip(&mut self) -> Result<(), BenchError> {
-        let n = workloads::ROUND_TRIP_ITEMS;
-        self.dispatcher.dispatch_detached(jobs::TOUCH, n, None, ())?;
+        let n = self.sizes.round_trip;
+        self.dispatcher
+            .dispatch_detached(jobs::TOUCH, n, None, ())?;
         self.dispatcher.wait();
         Ok(())
     }
 
     fn rayon_round_trip(&mut self) -> Result<(), BenchError> {
-        let n = workloads::ROUND_TRIP_ITEMS;
-        drop(self.pool.install(|| (0..n).into_par_iter().map(fine).collect::<Vec<_>>()));
+        let n = self.sizes.round_trip;
+        drop(
+            self.pool
+                .install(|| (0..n).into_par_iter().map(fine).collect::<Vec<_>>()),
+        );
         Ok(())
     }
 
@@ -307,8 +358,12 @@ impl Contenders {
     }
 
     /// Runs one job of `workload` on `contender`: (time, checksum).
-    fn run(&mut self, workload: Workload, contender: Contender) -> Result<(Duration, u64), BenchError> {
-        let n = workload.items();
+    fn run(
+        &mut self,
+        workload: Workload,
+        contender: Contender,
+    ) -> Result<(Duration, u64), BenchError> {
+        let n = workload.items(&self.sizes);
         let batch = match contender {
             Contender::StaticSplit => Some(n.div_ceil(self.actors)),
             _ => None,
@@ -317,7 +372,9 @@ impl Contenders {
         let d = &mut self.dispatcher;
         match (workload, contender) {
             (Workload::Sweep, Contender::Serial) => Ok(serial(n, |id| scene.hits(id, &params))),
-            (Workload::Sweep, Contender::Rayon) => Ok(parallel(pool, n, |id| scene.hits(id, &params))),
+            (Workload::Sweep, Contender::Rayon) => {
+                Ok(parallel(pool, n, |id| scene.hits(id, &params)))
+            }
             (Workload::Sweep, _) => tracked(d, &self.hits, jobs::SWEEP, n, batch, params),
             (Workload::Uneven, Contender::Serial) => Ok(serial(n, uneven)),
             (Workload::Uneven, Contender::Rayon) => Ok(parallel(pool, n, uneven)),
@@ -330,7 +387,12 @@ impl Contenders {
 }
 
 /// Fails unless `found == expected`.
-fn check_sum(workload: &'static str, contender: Contender, expected: u64, found: u64) -> Result<(), BenchError> {
+fn check_sum(
+    workload: &'static str,
+    contender: Contender,
+    expected: u64,
+    found: u64,
+) -> Result<(), BenchError> {
     if found == expected {
         return Ok(());
     }
@@ -382,4 +444,54 @@ where
     let elapsed = start.elapsed();
     let buf = slot.take(job)?;
     Ok((elapsed, checksum(&buf)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_contender_agrees_with_serial_on_every_workload() {
+        let mut contenders = Contenders::new(2, Sizes::TINY).unwrap();
+        for workload in Workload::ALL {
+            for &contender in workload.contenders() {
+                // `sample` fails with `BenchError::Checksum` on any difference.
+                contenders.sample(workload, contender, 3).unwrap();
+            }
+        }
+        contenders.sample_blocked(false).unwrap();
+        contenders.sample_blocked(true).unwrap();
+    }
+
+    #[test]
+    fn static_split_is_one_batch_per_actor_and_still_correct() {
+        let mut contenders = Contenders::new(3, Sizes::TINY).unwrap();
+        let (_, sum) = contenders
+            .run(Workload::Uneven, Contender::StaticSplit)
+            .unwrap();
+        assert_eq!(sum, contenders.expected_checksum(Workload::Uneven));
+    }
+
+    #[test]
+    fn a_wrong_result_is_an_error_naming_the_contender() {
+        let error = check_sum("sweep", Contender::Rayon, 1, 2).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("rayon") && message.contains("sweep"),
+            "{message}"
+        );
+        assert!(check_sum("sweep", Contender::Rayon, 7, 7).is_ok());
+    }
+
+    #[test]
+    fn allocations_are_counted_under_the_counting_allocator() {
+        let mut contenders = Contenders::new(2, Sizes::TINY).unwrap();
+        let allocations = contenders.allocations(20).unwrap();
+        assert_eq!(allocations.dispatches, 20);
+        // The lib test binary installs the counting allocator; other tests
+        // running at the same time may add to the count, so only bound it
+        // loosely from below.
+        assert!(allocations.counted);
+        assert!(allocations.tracked_per_dispatch.unwrap() >= 1.0);
+    }
 }

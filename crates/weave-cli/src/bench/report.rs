@@ -14,6 +14,8 @@ use super::contenders::{Allocations, Contender, Workload};
 use super::error::BenchError;
 use super::runner::{Measurements, Plan, WorkloadSamples};
 use crate::stats::{median, median_ratio, quantile};
+use crate::workloads::kernels::static_split_bound;
+use crate::workloads::Sizes;
 
 /// Version of the JSON layout.
 pub const SCHEMA: u32 = 1;
@@ -49,12 +51,48 @@ impl Comparison {
 
 /// The ratio targets of issue 3: (workload, numerator, denominator, comparison, target).
 const RATIO_TARGETS: [(Workload, Contender, Contender, Comparison, f64); 6] = [
-    (Workload::Sweep, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 1.0),
-    (Workload::Sweep, Contender::Serial, Contender::Weavekit, Comparison::AtLeast, 1.9),
-    (Workload::Fine, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 1.0),
-    (Workload::Uneven, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 1.0),
-    (Workload::Uneven, Contender::StaticSplit, Contender::Weavekit, Comparison::AtLeast, 1.5),
-    (Workload::RoundTrip, Contender::Weavekit, Contender::Rayon, Comparison::AtMost, 0.7),
+    (
+        Workload::Sweep,
+        Contender::Weavekit,
+        Contender::Rayon,
+        Comparison::AtMost,
+        1.0,
+    ),
+    (
+        Workload::Sweep,
+        Contender::Serial,
+        Contender::Weavekit,
+        Comparison::AtLeast,
+        1.9,
+    ),
+    (
+        Workload::Fine,
+        Contender::Weavekit,
+        Contender::Rayon,
+        Comparison::AtMost,
+        1.0,
+    ),
+    (
+        Workload::Uneven,
+        Contender::Weavekit,
+        Contender::Rayon,
+        Comparison::AtMost,
+        1.0,
+    ),
+    (
+        Workload::Uneven,
+        Contender::StaticSplit,
+        Contender::Weavekit,
+        Comparison::AtLeast,
+        1.5,
+    ),
+    (
+        Workload::RoundTrip,
+        Contender::Weavekit,
+        Contender::Rayon,
+        Comparison::AtMost,
+        0.7,
+    ),
 ];
 /// Target: median time `dispatch` of a 1M-item job holds the master, in µs.
 const BLOCKED_TARGET_US: f64 = 2.0;
@@ -74,6 +112,10 @@ pub struct Machine {
     pub os: &'static str,
     /// `std::env::consts::ARCH`.
     pub arch: &'static str,
+    /// 1, 5 and 15-minute load averages before the run (Linux only): on a
+    /// shared machine, a load near the core count means the parallel
+    /// contenders had less than the whole machine.
+    pub load_average: Option<String>,
 }
 
 impl Machine {
@@ -84,8 +126,20 @@ impl Machine {
             available_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
+            load_average: load_average(),
         }
     }
+}
+
+/// The first three fields of `/proc/loadavg`, if there is one.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// One contender's times on one workload.
@@ -128,7 +182,12 @@ pub struct WorkloadReport {
 pub struct BlockedReport {
     /// Items of the dispatched job.
     pub items: usize,
-    /// Median, ns.
+    /// Median with the actors still awake from a previous job (the
+    /// dispatcher's own cost, without waking a sleeping thread), ns.
+    pub awake_median_ns: Option<f64>,
+    /// The awake samples, ns.
+    pub awake_samples_ns: Vec<f64>,
+    /// Median with the actors asleep (the target's measure), ns.
     pub median_ns: Option<f64>,
     /// 90th percentile, ns.
     pub p90_ns: Option<f64>,
@@ -156,9 +215,22 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: String, value: Option<f64>, unit: &'static str, comparison: Comparison, target: f64) -> Check {
+    fn new(
+        name: String,
+        value: Option<f64>,
+        unit: &'static str,
+        comparison: Comparison,
+        target: f64,
+    ) -> Check {
         let met = value.map(|v| comparison.holds(v, target));
-        Check { name, value, unit, comparison, target, met }
+        Check {
+            name,
+            value,
+            unit,
+            comparison,
+            target,
+            met,
+        }
     }
 }
 
@@ -181,21 +253,43 @@ pub struct Report {
     pub allocations: Allocations,
     /// The targets.
     pub checks: Vec<Check>,
+    /// The best `uneven static/weavekit` any scheduler can reach here
+    /// (perfect balance, zero overhead, a core per actor): its target is
+    /// only reachable if this bound is above it.
+    pub uneven_static_bound: f64,
+    /// Reasons to distrust this run (e.g. a busy machine); empty if none.
+    pub warnings: Vec<String>,
 }
 
 impl Report {
     /// Summarises `measurements`.
-    pub fn new(machine: Machine, mode: &'static str, plan: Plan, measurements: &Measurements) -> Report {
-        let workloads: Vec<_> = measurements.workloads.iter().map(workload_report).collect();
+    pub fn new(
+        machine: Machine,
+        mode: &'static str,
+        plan: Plan,
+        measurements: &Measurements,
+    ) -> Report {
+        let workloads: Vec<_> = measurements
+            .workloads
+            .iter()
+            .map(|w| workload_report(w, &plan.sizes))
+            .collect();
         let blocked = &measurements.blocked_ns;
         let master_blocked = BlockedReport {
-            items: crate::workloads::BLOCKED_ITEMS,
+            items: plan.sizes.blocked,
             median_ns: median(blocked),
             p90_ns: quantile(blocked, 0.9),
             max_ns: quantile(blocked, 1.0),
             samples_ns: blocked.clone(),
+            awake_median_ns: median(&measurements.blocked_awake_ns),
+            awake_samples_ns: measurements.blocked_awake_ns.clone(),
         };
-        let checks = checks(&measurements.workloads, &master_blocked, &measurements.allocations);
+        let checks = checks(
+            &measurements.workloads,
+            &master_blocked,
+            &measurements.allocations,
+        );
+        let uneven_static_bound = static_split_bound(plan.sizes.uneven, machine.actors);
         Report {
             schema: SCHEMA,
             machine,
@@ -205,7 +299,31 @@ impl Report {
             master_blocked,
             allocations: measurements.allocations,
             checks,
+            uneven_static_bound,
+            warnings: Vec::new(),
         }
+        .with_warnings()
+    }
+
+    /// Adds a warning when rayon's speed-up over serial code on the sweep
+    /// (pure computation, no scheduling subtleties) falls well short of the
+    /// thread count: then other processes had part of the machine.
+    fn with_warnings(mut self) -> Report {
+        let threads = self.machine.actors.min(self.machine.available_parallelism);
+        let speedup = self
+            .workloads
+            .iter()
+            .find(|w| w.name == Workload::Sweep.name())
+            .and_then(|w| w.ratios.iter().find(|r| r.name == "serial/rayon"))
+            .and_then(|r| r.value);
+        if let Some(speedup) = speedup.filter(|&s| threads > 1 && s < 0.85 * threads as f64) {
+            self.warnings.push(format!(
+                "busy machine: rayon ran the sweep only {speedup:.2}x faster than serial code on \
+                 {threads} threads; other processes took part of the cores, so parallel times \
+                 and ratios are less reliable than usual"
+            ));
+        }
+        self
     }
 
     /// The report as pretty JSON.
@@ -227,43 +345,66 @@ impl Report {
             "weave bench ({} run): {} actors = {} rayon threads, {} CPUs, {} rounds, medians",
             self.mode, m.actors, m.actors, m.available_parallelism, self.plan.rounds
         );
+        if let Some(load) = &m.load_average {
+            let _ = writeln!(out, "load average before the run: {load}");
+        }
         out += &workload_table(&self.workloads);
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning: {warning}");
+        }
         out += &self.summary_lines();
         out += "\ntargets (ratios are medians of per-round ratios)\n";
         for check in &self.checks {
             out += &check_line(check);
         }
+        let _ = writeln!(
+            out,
+            "  (uneven static/weavekit cannot exceed {:.3}x here: the static split's slowest \
+             range over a perfect balance, with zero overhead)",
+            self.uneven_static_bound
+        );
         out
     }
 
     fn summary_lines(&self) -> String {
-        let b = &self.master_blocked;
-        let a = &self.allocations;
-        let mut out = format!(
-            "\nmaster blocked by dispatch of {} items: {} median, {} p90, {} max ({} samples)\n",
-            b.items,
-            fmt_ns(b.median_ns),
-            fmt_ns(b.p90_ns),
-            fmt_ns(b.max_ns),
-            b.samples_ns.len()
-        );
-        if a.counted {
-            let _ = writeln!(
-                out,
-                "allocations per dispatch: {} tracked, {} detached (rayon install+collect: {}), over {} each",
-                fmt_count(a.tracked_per_dispatch),
-                fmt_count(a.detached_per_dispatch),
-                fmt_count(a.rayon_per_install),
-                a.dispatches
-            );
-        } else {
-            out += "allocations: not counted (counting allocator not installed)\n";
-        }
+        let mut out = String::from("\n");
+        out += &blocked_line(&self.master_blocked);
+        out += &allocations_line(&self.allocations);
         out
     }
 }
 
-fn workload_report(w: &WorkloadSamples) -> WorkloadReport {
+fn blocked_line(b: &BlockedReport) -> String {
+    if b.samples_ns.is_empty() {
+        return "master blocked: not measured\n".into();
+    }
+    format!(
+        "master blocked by dispatch of {} items: actors asleep {} median ({} p90, {} max, {} \
+         samples); actors awake {} median\n",
+        b.items,
+        fmt_ns(b.median_ns),
+        fmt_ns(b.p90_ns),
+        fmt_ns(b.max_ns),
+        b.samples_ns.len(),
+        fmt_ns(b.awake_median_ns),
+    )
+}
+
+fn allocations_line(a: &Allocations) -> String {
+    match (a.counted, a.dispatches) {
+        (_, 0) => "allocations: not measured\n".into(),
+        (false, _) => "allocations: not counted (counting allocator not installed)\n".into(),
+        (true, n) => format!(
+            "allocations per dispatch: {} tracked, {} detached (rayon install+collect: {}), \
+             over {n} each\n",
+            fmt_count(a.tracked_per_dispatch),
+            fmt_count(a.detached_per_dispatch),
+            fmt_count(a.rayon_per_install),
+        ),
+    }
+}
+
+fn workload_report(w: &WorkloadSamples, sizes: &Sizes) -> WorkloadReport {
     let contenders = w
         .samples
         .iter()
@@ -283,14 +424,23 @@ fn workload_report(w: &WorkloadSamples) -> WorkloadReport {
             value: median_ratio(w.of(num), w.of(den)),
         })
         .collect();
-    WorkloadReport { name: w.workload.name(), items: w.workload.items(), contenders, ratios }
+    WorkloadReport {
+        name: w.workload.name(),
+        items: w.workload.items(sizes),
+        contenders,
+        ratios,
+    }
 }
 
 fn ratio_name(numerator: Contender, denominator: Contender) -> String {
     format!("{}/{}", numerator.name(), denominator.name())
 }
 
-fn checks(workloads: &[WorkloadSamples], blocked: &BlockedReport, allocs: &Allocations) -> Vec<Check> {
+fn checks(
+    workloads: &[WorkloadSamples],
+    blocked: &BlockedReport,
+    allocs: &Allocations,
+) -> Vec<Check> {
     let mut out: Vec<Check> = RATIO_TARGETS
         .iter()
         .map(|&(workload, num, den, comparison, target)| {
@@ -301,21 +451,45 @@ fn checks(workloads: &[WorkloadSamples], blocked: &BlockedReport, allocs: &Alloc
         })
         .collect();
     let blocked_us = blocked.median_ns.map(|ns| ns / 1e3);
-    out.push(Check::new("master blocked (median)".into(), blocked_us, "us", Comparison::AtMost, BLOCKED_TARGET_US));
+    out.push(Check::new(
+        "master blocked, actors asleep (median)".into(),
+        blocked_us,
+        "us",
+        Comparison::AtMost,
+        BLOCKED_TARGET_US,
+    ));
     let tracked = allocs.tracked_per_dispatch;
-    out.push(Check::new("allocations per tracked dispatch".into(), tracked, "allocs", Comparison::AtMost, TRACKED_ALLOCS_TARGET));
+    out.push(Check::new(
+        "allocations per tracked dispatch".into(),
+        tracked,
+        "allocs",
+        Comparison::AtMost,
+        TRACKED_ALLOCS_TARGET,
+    ));
     let detached = allocs.detached_per_dispatch;
-    out.push(Check::new("allocations per detached dispatch".into(), detached, "allocs", Comparison::AtMost, DETACHED_ALLOCS_TARGET));
+    out.push(Check::new(
+        "allocations per detached dispatch".into(),
+        detached,
+        "allocs",
+        Comparison::AtMost,
+        DETACHED_ALLOCS_TARGET,
+    ));
     out
 }
 
 /// The table of times and ratios, one row per workload.
 fn workload_table(workloads: &[WorkloadReport]) -> String {
-    let contenders = [Contender::Serial, Contender::Rayon, Contender::Weavekit, Contender::StaticSplit];
+    let contenders = [
+        Contender::Serial,
+        Contender::Rayon,
+        Contender::Weavekit,
+        Contender::StaticSplit,
+    ];
     let ratios = [
         (Contender::Weavekit, Contender::Rayon),
         (Contender::Serial, Contender::Weavekit),
         (Contender::StaticSplit, Contender::Weavekit),
+        (Contender::Serial, Contender::Rayon),
     ];
     let mut out = format!("{:<12}{:>9}", "workload", "items");
     for c in contenders {
@@ -328,12 +502,32 @@ fn workload_table(workloads: &[WorkloadReport]) -> String {
     for w in workloads {
         let _ = write!(out, "{:<12}{:>9}", w.name, w.items);
         for c in contenders {
-            let median = w.contenders.iter().find(|r| r.name == c.name()).and_then(|r| r.median_ns);
-            let _ = write!(out, "{:>12}", if median.is_some() { fmt_ns(median) } else { "-".into() });
+            let median = w
+                .contenders
+                .iter()
+                .find(|r| r.name == c.name())
+                .and_then(|r| r.median_ns);
+            let _ = write!(
+                out,
+                "{:>12}",
+                if median.is_some() {
+                    fmt_ns(median)
+                } else {
+                    "-".into()
+                }
+            );
         }
         for (num, den) in ratios {
-            let value = w.ratios.iter().find(|r| r.name == ratio_name(num, den)).and_then(|r| r.value);
-            let _ = write!(out, "{:>17}", value.map_or("-".into(), |v| format!("{v:.2}x")));
+            let value = w
+                .ratios
+                .iter()
+                .find(|r| r.name == ratio_name(num, den))
+                .and_then(|r| r.value);
+            let _ = write!(
+                out,
+                "{:>17}",
+                value.map_or("-".into(), |v| format!("{v:.2}x"))
+            );
         }
         out.push('\n');
     }
@@ -343,7 +537,7 @@ fn workload_table(workloads: &[WorkloadReport]) -> String {
 fn check_line(check: &Check) -> String {
     let value = match (check.value, check.unit) {
         (None, _) => "n/a".to_string(),
-        (Some(v), "x") => format!("{v:.2}x"),
+        (Some(v), "x") => format!("{}x", fmt_ratio(v, check.target)),
         (Some(v), "us") => format!("{v:.2} us"),
         (Some(v), _) => format!("{v:.2}"),
     };
@@ -358,13 +552,24 @@ fn check_line(check: &Check) -> String {
         None => "not measured",
     };
     format!(
-        "  {:<36}{:>12}  {} {:<10}{}\n",
+        "  {:<40}{:>10}  {} {:<10}{}\n",
         check.name,
         value,
         check.comparison.symbol(),
         target,
         verdict
     )
+}
+
+/// A ratio with three decimals, or four when three would round it onto
+/// `target` (so that `1.500x  >= 1.50x  MISSED` cannot happen).
+fn fmt_ratio(value: f64, target: f64) -> String {
+    let short = format!("{value:.3}");
+    if value != target && short == format!("{target:.3}") {
+        format!("{value:.4}")
+    } else {
+        short
+    }
 }
 
 /// A duration in ns with a readable unit, `-` for `None`.
@@ -397,10 +602,26 @@ mod tests {
         use Contender::*;
         Measurements {
             workloads: vec![
-                samples(Workload::Sweep, &[(Serial, [40.0, 44.0, 400.0]), (Rayon, [21.0, 22.0, 200.0]), (Weavekit, [20.0, 22.0, 200.0])]),
-                samples(Workload::Uneven, &[(Serial, [60.0; 3]), (Rayon, [30.0; 3]), (Weavekit, [30.0; 3]), (StaticSplit, [45.0; 3])]),
+                samples(
+                    Workload::Sweep,
+                    &[
+                        (Serial, [40.0, 44.0, 400.0]),
+                        (Rayon, [21.0, 22.0, 200.0]),
+                        (Weavekit, [20.0, 22.0, 200.0]),
+                    ],
+                ),
+                samples(
+                    Workload::Uneven,
+                    &[
+                        (Serial, [60.0; 3]),
+                        (Rayon, [30.0; 3]),
+                        (Weavekit, [30.0; 3]),
+                        (StaticSplit, [45.0; 3]),
+                    ],
+                ),
             ],
             blocked_ns: vec![900.0, 1100.0, 5000.0],
+            blocked_awake_ns: vec![300.0],
             allocations: Allocations {
                 counted: true,
                 dispatches: 10,
@@ -424,7 +645,11 @@ mod tests {
         let r = report();
         let sweep = &r.workloads[0];
         assert_eq!(sweep.contenders[0].median_ns, Some(44.0));
-        let wk_rayon = sweep.ratios.iter().find(|x| x.name == "weavekit/rayon").unwrap();
+        let wk_rayon = sweep
+            .ratios
+            .iter()
+            .find(|x| x.name == "weavekit/rayon")
+            .unwrap();
         // Per round: 20/21, 1.0, 1.0.
         assert_eq!(wk_rayon.value, Some(1.0));
         assert_eq!(check(&r, "sweep serial/weavekit").value, Some(2.0));
@@ -437,9 +662,18 @@ mod tests {
         assert_eq!(check(&r, "sweep weavekit/rayon").met, Some(true));
         assert_eq!(check(&r, "sweep serial/weavekit").met, Some(true));
         assert_eq!(check(&r, "uneven static/weavekit").met, Some(true));
-        assert_eq!(check(&r, "master blocked (median)").value, Some(1.1));
-        assert_eq!(check(&r, "allocations per tracked dispatch").met, Some(true));
-        assert_eq!(check(&r, "allocations per detached dispatch").met, Some(false));
+        assert_eq!(
+            check(&r, "master blocked, actors asleep (median)").value,
+            Some(1.1)
+        );
+        assert_eq!(
+            check(&r, "allocations per tracked dispatch").met,
+            Some(true)
+        );
+        assert_eq!(
+            check(&r, "allocations per detached dispatch").met,
+            Some(false)
+        );
         // No fine samples: measured as nothing, neither met nor missed.
         assert_eq!(check(&r, "fine weavekit/rayon").met, None);
     }
@@ -455,15 +689,36 @@ mod tests {
         assert_eq!(sweep["name"], "sweep");
         assert_eq!(sweep["items"], 10_000);
         assert_eq!(sweep["contenders"][1]["name"], "rayon");
-        assert_eq!(sweep["contenders"][1]["samples_ns"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            sweep["contenders"][1]["samples_ns"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
         assert_eq!(sweep["ratios"][0]["name"], "weavekit/rayon");
         assert_eq!(json["master_blocked"]["median_ns"], 1100.0);
+        assert_eq!(json["master_blocked"]["awake_median_ns"], 300.0);
         assert_eq!(json["allocations"]["tracked_per_dispatch"], 2.0);
+        assert!(json["uneven_static_bound"].as_f64().unwrap() > 1.4);
+        assert!(json["warnings"].as_array().unwrap().is_empty());
         let first = &json["checks"][0];
         assert_eq!(first["comparison"], "<=");
         assert_eq!(first["unit"], "x");
         assert!(first["met"].is_boolean());
         assert!(json["checks"][2]["met"].is_null());
+    }
+
+    #[test]
+    fn a_busy_machine_is_flagged() {
+        let mut m = measurements();
+        // rayon only 1.1x faster than serial on two threads.
+        m.workloads[0].samples[1].1 = vec![40.0, 40.0, 360.0];
+        let report = Report::new(Machine::this(2), "short", Plan::short(), &m);
+        if report.machine.available_parallelism > 1 {
+            assert_eq!(report.warnings.len(), 1);
+            assert!(report.table().contains("warning: busy machine"));
+        }
     }
 
     #[test]
@@ -473,6 +728,13 @@ mod tests {
         assert!(table.contains("2.00x"));
         assert!(table.contains("MISSED"));
         assert!(table.contains("not measured"));
+    }
+
+    #[test]
+    fn ratios_near_their_target_show_a_fourth_decimal() {
+        assert_eq!(fmt_ratio(1.4996, 1.5), "1.4996");
+        assert_eq!(fmt_ratio(1.5, 1.5), "1.500");
+        assert_eq!(fmt_ratio(0.98712, 1.0), "0.987");
     }
 
     #[test]

@@ -11,10 +11,13 @@ use serde::Serialize;
 
 use super::contenders::{Allocations, Contender, Contenders, Workload};
 use super::error::BenchError;
+use crate::workloads::Sizes;
 
 /// How much to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// Items per job of each workload.
+    pub sizes: Sizes,
     /// Recorded rounds.
     pub rounds: usize,
     /// Unrecorded rounds run first.
@@ -25,28 +28,106 @@ pub struct Plan {
     pub blocked_per_round: usize,
     /// Dispatches counted for the allocation figures.
     pub alloc_dispatches: usize,
+    /// What to measure (`--only`).
+    pub stages: Stages,
+}
+
+/// The parts of a run that `--only` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stages {
+    /// Timed workloads, in [`Workload::ALL`] order.
+    pub workloads: [bool; 4],
+    /// How long `dispatch` holds the master.
+    pub master_blocked: bool,
+    /// Allocations per dispatch.
+    pub allocations: bool,
+}
+
+impl Stages {
+    /// Everything.
+    pub const ALL: Stages = Stages {
+        workloads: [true; 4],
+        master_blocked: true,
+        allocations: true,
+    };
+
+    /// Stage names accepted by [`Stages::parse`].
+    pub const NAMES: [&'static str; 6] = [
+        "sweep",
+        "fine",
+        "uneven",
+        "round_trip",
+        "master_blocked",
+        "allocations",
+    ];
+
+    /// Parses a comma-separated list of [`Stages::NAMES`].
+    pub fn parse(list: &str) -> Result<Stages, String> {
+        let mut stages = Stages {
+            workloads: [false; 4],
+            master_blocked: false,
+            allocations: false,
+        };
+        for name in list.split(',').map(str::trim) {
+            match name {
+                "master_blocked" => stages.master_blocked = true,
+                "allocations" => stages.allocations = true,
+                _ => {
+                    let i = Workload::ALL.iter().position(|w| w.name() == name);
+                    let known = Stages::NAMES.join(", ");
+                    let i = i.ok_or_else(|| format!("unknown stage `{name}` (known: {known})"))?;
+                    stages.workloads[i] = true;
+                }
+            }
+        }
+        Ok(stages)
+    }
+
+    /// Whether `workload` is measured.
+    pub fn includes(&self, workload: Workload) -> bool {
+        let i = Workload::ALL.iter().position(|&w| w == workload);
+        i.is_some_and(|i| self.workloads[i])
+    }
 }
 
 impl Plan {
     /// The default run: well under a minute on two cores.
     pub fn short() -> Plan {
         Plan {
+            sizes: Sizes::BENCH,
             rounds: 9,
             warmup_rounds: 1,
             round_trip_reps: 300,
             blocked_per_round: 5,
             alloc_dispatches: 1_000,
+            stages: Stages::ALL,
+        }
+    }
+
+    /// `--smoke` (hidden): tiny sizes, two rounds; checks that every piece
+    /// runs (tests, CI), measures nothing worth quoting.
+    pub fn smoke() -> Plan {
+        Plan {
+            sizes: Sizes::TINY,
+            rounds: 2,
+            warmup_rounds: 1,
+            round_trip_reps: 5,
+            blocked_per_round: 2,
+            alloc_dispatches: 50,
+            stages: Stages::ALL,
         }
     }
 
     /// `--full`: more rounds and repetitions, for numbers to quote.
     pub fn full() -> Plan {
         Plan {
+            sizes: Sizes::BENCH,
             rounds: 31,
             warmup_rounds: 3,
             round_trip_reps: 2_000,
             blocked_per_round: 10,
             alloc_dispatches: 10_000,
+            stages: Stages::ALL,
         }
     }
 }
@@ -63,7 +144,11 @@ pub struct WorkloadSamples {
 
 impl WorkloadSamples {
     fn new(workload: Workload) -> Self {
-        let samples = workload.contenders().iter().map(|&c| (c, Vec::new())).collect();
+        let samples = workload
+            .contenders()
+            .iter()
+            .map(|&c| (c, Vec::new()))
+            .collect();
         WorkloadSamples { workload, samples }
     }
 
@@ -89,6 +174,8 @@ pub struct Measurements {
     pub workloads: Vec<WorkloadSamples>,
     /// How long `dispatch` held the master, in nanoseconds.
     pub blocked_ns: Vec<f64>,
+    /// The same with the actors still awake from a previous job, in ns.
+    pub blocked_awake_ns: Vec<f64>,
     /// Allocations per dispatch.
     pub allocations: Allocations,
 }
@@ -102,6 +189,8 @@ pub struct Progress {
     pub rounds: usize,
     /// What is being measured.
     pub stage: &'static str,
+    /// Whether this is the round's first stage.
+    pub first_in_round: bool,
 }
 
 /// Runs `plan` on `contenders`, calling `progress` before each stage.
@@ -110,31 +199,83 @@ pub fn run(
     plan: &Plan,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Measurements, BenchError> {
-    let mut workloads: Vec<_> = Workload::ALL.into_iter().map(WorkloadSamples::new).collect();
-    let mut blocked_ns = Vec::new();
+    let mut workloads: Vec<_> = Workload::ALL
+        .into_iter()
+        .filter(|&w| plan.stages.includes(w))
+        .map(WorkloadSamples::new)
+        .collect();
+    let (mut blocked_ns, mut blocked_awake_ns) = (Vec::new(), Vec::new());
     let rounds = plan.warmup_rounds + plan.rounds;
     for round in 0..rounds {
         let recording = round >= plan.warmup_rounds;
-        for samples in &mut workloads {
-            let stage = samples.workload.name();
-            progress(Progress { round: round + 1, rounds, stage });
+        let mut tell = |stage, first_in_round| {
+            let round = round + 1;
+            progress(Progress {
+                round,
+                rounds,
+                stage,
+                first_in_round,
+            })
+        };
+        for (i, samples) in workloads.iter_mut().enumerate() {
+            tell(samples.workload.name(), i == 0);
             run_round(contenders, samples, round, plan.round_trip_reps, recording)?;
         }
-        progress(Progress { round: round + 1, rounds, stage: "master_blocked" });
-        for _ in 0..plan.blocked_per_round {
-            let blocked = contenders.sample_blocked()?;
+        if plan.stages.master_blocked {
+            tell("master_blocked", workloads.is_empty());
+            let asleep = sample_blocked(contenders, plan.blocked_per_round, false)?;
+            let awake = sample_blocked(contenders, plan.blocked_per_round, true)?;
             if recording {
-                blocked_ns.push(blocked.as_secs_f64() * 1e9);
+                blocked_ns.extend(asleep);
+                blocked_awake_ns.extend(awake);
             }
         }
     }
-    progress(Progress { round: rounds, rounds, stage: "allocations" });
-    let allocations = contenders.allocations(plan.alloc_dispatches)?;
-    Ok(Measurements { workloads, blocked_ns, allocations })
+    let allocations = if plan.stages.allocations {
+        progress(Progress {
+            round: rounds,
+            rounds,
+            stage: "allocations",
+            first_in_round: false,
+        });
+        contenders.allocations(plan.alloc_dispatches)?
+    } else {
+        contenders.allocations(0)?
+    };
+    Ok(Measurements {
+        workloads,
+        blocked_ns,
+        blocked_awake_ns,
+        allocations,
+    })
 }
 
+/// `count` master-blocked samples, in ns, each after [`SETTLE`]: unless
+/// `awake`, the actors are asleep when the job is dispatched, as between a
+/// game's frames.
+fn sample_blocked(
+    contenders: &mut Contenders,
+    count: usize,
+    awake: bool,
+) -> Result<Vec<f64>, BenchError> {
+    (0..count)
+        .map(|_| {
+            std::thread::sleep(SETTLE);
+            Ok(contenders.sample_blocked(awake)?.as_secs_f64() * 1e9)
+        })
+        .collect()
+}
+
+/// Untimed pause before every sample, so that the previous contender's
+/// threads have stopped spinning and gone to sleep (rayon's and weavekit's
+/// idle threads both spin for tens of microseconds after a job). Without it
+/// whoever runs right after a parallel contender shares the cores with its
+/// spinning threads, and rotation alone does not even that out: with three
+/// contenders, weavekit would follow rayon in two rounds of three.
+pub const SETTLE: Duration = Duration::from_millis(2);
+
 /// One round of one workload: every contender once, starting with a
-/// different one each round.
+/// different one each round, each after [`SETTLE`].
 fn run_round(
     contenders: &mut Contenders,
     samples: &mut WorkloadSamples,
@@ -143,6 +284,7 @@ fn run_round(
     recording: bool,
 ) -> Result<(), BenchError> {
     for contender in rotated(samples.workload.contenders(), round) {
+        std::thread::sleep(SETTLE);
         let elapsed = contenders.sample(samples.workload, contender, reps)?;
         if recording {
             samples.push(contender, elapsed);
@@ -178,6 +320,15 @@ mod tests {
         let (short, full) = (Plan::short(), Plan::full());
         assert!(short.rounds < full.rounds && short.round_trip_reps < full.round_trip_reps);
         assert!(short.rounds >= 5, "medians need several rounds");
+    }
+
+    #[test]
+    fn only_parses_stage_lists() {
+        let stages = Stages::parse("fine, master_blocked").unwrap();
+        assert!(stages.includes(Workload::Fine) && stages.master_blocked);
+        assert!(!stages.includes(Workload::Sweep) && !stages.allocations);
+        assert_eq!(Stages::parse(&Stages::NAMES.join(",")), Ok(Stages::ALL));
+        assert!(Stages::parse("fine,nope").unwrap_err().contains("nope"));
     }
 
     #[test]

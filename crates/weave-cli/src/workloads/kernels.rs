@@ -37,9 +37,33 @@ pub fn uneven(id: usize) -> u64 {
     x
 }
 
+/// The best possible `static/weavekit` time ratio on the uneven workload:
+/// the static split's slowest range (one contiguous range per actor) over a
+/// perfect balance of the same work (`total / actors`), assuming one core
+/// per actor and zero overhead. For a cost linear in the id it is about
+/// `(2 * actors - 1) / actors`: 1.5 with two actors.
+pub fn static_split_bound(items: usize, actors: usize) -> f64 {
+    let actors = actors.max(1);
+    let batch = items.div_ceil(actors).max(1);
+    let cost = |range: std::ops::Range<usize>| range.map(uneven_steps).sum::<usize>() as f64;
+    let slowest = (0..items)
+        .step_by(batch)
+        .map(|start| cost(start..(start + batch).min(items)))
+        .fold(0.0, f64::max);
+    let balanced = cost(0..items) / actors as f64;
+    slowest / balanced
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_split_bound_is_about_2a_minus_1_over_a() {
+        assert!((static_split_bound(10_000, 2) - 1.5).abs() < 0.01);
+        assert!((static_split_bound(10_000, 4) - 1.75).abs() < 0.01);
+        assert!((static_split_bound(10_000, 1) - 1.0).abs() < 1e-9);
+    }
 
     #[test]
     fn splitmix_matches_reference_values() {

@@ -22,6 +22,42 @@ pub const ROUND_TRIP_ITEMS: usize = 64;
 /// Items of the job whose `dispatch` call is timed on the master.
 pub const BLOCKED_ITEMS: usize = 1_000_000;
 
+/// Items per job of each workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Sizes {
+    /// Sweep items.
+    pub sweep: usize,
+    /// Fine items.
+    pub fine: usize,
+    /// Uneven items.
+    pub uneven: usize,
+    /// Items of a round-trip job.
+    pub round_trip: usize,
+    /// Items of the job whose `dispatch` is timed.
+    pub blocked: usize,
+}
+
+impl Sizes {
+    /// The benchmark's sizes (the constants above).
+    pub const BENCH: Sizes = Sizes {
+        sweep: SWEEP_ITEMS,
+        fine: FINE_ITEMS,
+        uneven: UNEVEN_ITEMS,
+        round_trip: ROUND_TRIP_ITEMS,
+        blocked: BLOCKED_ITEMS,
+    };
+
+    /// Small sizes for tests (debug builds, every contender in well under
+    /// a second).
+    pub const TINY: Sizes = Sizes {
+        sweep: 300,
+        fine: 10_000,
+        uneven: 600,
+        round_trip: ROUND_TRIP_ITEMS,
+        blocked: 10_000,
+    };
+}
+
 /// An order-sensitive checksum of a result buffer.
 ///
 /// Each value is mixed with its index, so a result in the wrong slot, a

@@ -9,7 +9,7 @@
 use super::kernels::splitmix64;
 
 /// Seed of the benchmark scene.
-pub const SCENE_SEED: u64 = 0x5EED_0F_5CE4E;
+pub const SCENE_SEED: u64 = 0x5EED_0F5C_E4E5;
 /// Spheres in the benchmark scene.
 pub const SCENE_SPHERES: usize = 100;
 /// Rays cast by every item.
@@ -90,7 +90,12 @@ impl Scene {
 
     /// Distance to the nearest sphere along a ray (`direction` normalised),
     /// if one is hit within `max_distance`.
-    pub fn nearest_hit(&self, origin: [f32; 3], direction: [f32; 3], max_distance: f32) -> Option<f32> {
+    pub fn nearest_hit(
+        &self,
+        origin: [f32; 3],
+        direction: [f32; 3],
+        max_distance: f32,
+    ) -> Option<f32> {
         self.spheres
             .iter()
             .filter_map(|sphere| ray_sphere(origin, direction, sphere))
@@ -179,7 +184,10 @@ mod tests {
     #[test]
     fn ray_hits_a_sphere_in_front_and_misses_behind() {
         let scene = Scene {
-            spheres: vec![Sphere { center: [10.0, 0.0, 0.0], radius: 2.0 }],
+            spheres: vec![Sphere {
+                center: [10.0, 0.0, 0.0],
+                radius: 2.0,
+            }],
         };
         let hit = scene.nearest_hit([0.0; 3], [1.0, 0.0, 0.0], 100.0);
         assert_eq!(hit, Some(8.0));
