@@ -12,7 +12,7 @@ use std::ops::Range;
 use crate::error::Error;
 use crate::job::Job;
 use crate::kernel::{Kernel, Signature};
-use crate::sleep::Sleep;
+use crate::sleep::{Sleep, Spin};
 use crate::sync::{self, lock, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::unwind;
 
@@ -43,11 +43,11 @@ impl Hub {
     fn new() -> Hub {
         Hub {
             queue: Mutex::new(VecDeque::new()),
-            sleep: Sleep::new(),
+            sleep: Sleep::new(Spin::Yielding),
             completions: Mutex::new(Vec::new()),
             detached_running: AtomicUsize::new(0),
             detached_errors: Mutex::new(Vec::new()),
-            finished: Sleep::new(),
+            finished: Sleep::new(Spin::Brief),
             #[cfg(not(loom))]
             master: thread::current(),
         }
@@ -268,6 +268,10 @@ fn claim_next(hub: &Hub, current: &mut Option<Arc<dyn Job>>) -> Option<Range<usi
         unwind::release(job);
     }
     let (job, range) = hub.find_work()?;
+    if job.progress().has_unclaimed() {
+        // Pass the wake-up on: `notify` wakes one sleeper at a time.
+        hub.sleep.notify();
+    }
     *current = Some(job);
     Some(range)
 }

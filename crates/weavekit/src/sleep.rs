@@ -2,7 +2,11 @@
 //!
 //! An actor that finds no work spins briefly (work often arrives within
 //! microseconds, as when a callback chains the next job), then sleeps on a
-//! condition variable. The master wakes sleepers after publishing work.
+//! condition variable. Publishing work wakes *one* sleeper; an actor that
+//! picks up a job with items still unclaimed wakes the next one, and so on.
+//! The master thus pays for at most one wake-up system call per dispatch,
+//! and each further actor is woken from a core that is already busy, so the
+//! scheduler places it on one that is idle.
 //!
 //! The master waits for finished jobs with a second [`Sleep`], roles
 //! swapped: actors publish (a finished job) and notify; the master idles.
@@ -11,45 +15,81 @@
 //!
 //! `epoch` counts publications of work (new jobs, and shutdown).
 //!
-//! - Actor: read `epoch` as `seen` *before* searching the queue. If the
-//!   search finds nothing, lock `lock`, increment `sleepers`, re-read
+//! - Waiter: read `epoch` as `seen` *before* searching for work. If the
+//!   search finds nothing, lock `lock`, increment `sleepers`, fence, re-read
 //!   `epoch`; if it still equals `seen`, wait on `wake` (which atomically
 //!   releases `lock`), else leave.
-//! - Master: push the job (under the queue's mutex), increment `epoch`, then
-//!   read `sleepers`; if it is non-zero, lock `lock` and notify.
+//! - Publisher: publish the work (under the queue's mutex), increment
+//!   `epoch`, fence, then read `sleepers`; if it is non-zero, lock `lock`
+//!   and notify one waiter.
 //!
 //! # Why no wake-up is lost
 //!
-//! Suppose an actor goes to sleep although a job was published that it did
-//! not see in its search. The push came after the search's queue lock, so
-//! the master's `epoch` increment came after the actor read `seen`. The
-//! actor's `sleepers` increment and second `epoch` read, and the master's
-//! `epoch` increment and `sleepers` read, are all `SeqCst` and separated by `SeqCst` fences, so they
-//! fall in one total order:
+//! The claim: when work is published, some waiter that did not see it in
+//! its search either sees the new epoch or is woken. (One is enough: it runs
+//! the job, and wakes the next while items remain.)
 //!
-//! - if the master's increment precedes the actor's second read, the actor
-//!   sees `epoch != seen` and does not sleep;
-//! - otherwise the actor's `sleepers` increment precedes the master's read,
-//!   so the master sees a sleeper, and takes `lock` to notify. The actor has
-//!   held `lock` since before its increment and releases it only by starting
-//!   to wait, so the notification comes after the actor waits, and wakes it.
+//! Suppose a waiter goes to sleep although work was published that it did
+//! not see in its search. The publication came after the search's queue
+//! lock, so the publisher's `epoch` increment came after the waiter read
+//! `seen`. The waiter's `sleepers` increment and second `epoch` read, and
+//! the publisher's `epoch` increment and `sleepers` read, are separated by
+//! `SeqCst` fences, so they fall in one total order:
 //!
-//! Either way the actor sees the job. Shutdown bumps `epoch` the same way,
-//! and also sets `terminating` under `lock`, which a sleeper checks before
-//! every wait. Spurious wake-ups only cost another look at the queue.
-//! `tests/loom.rs` checks the protocol under every interleaving.
+//! - if the publisher's increment precedes the waiter's second read, the
+//!   waiter sees `epoch != seen` and does not sleep;
+//! - otherwise the waiter's `sleepers` increment precedes the publisher's
+//!   read, so the publisher sees a sleeper and takes `lock` to notify. Every
+//!   waiter counted in `sleepers` holds `lock` from its increment until it
+//!   waits, so when the publisher holds `lock`, each counted waiter is
+//!   either waiting (and one of them is woken) or already leaving (and will
+//!   look for work again).
+//!
+//! Shutdown sets `terminating` under `lock`, bumps `epoch` and notifies all;
+//! a sleeper checks `terminating` before every wait. Spurious wake-ups only
+//! cost another look at the queue. The loom tests (`sleep::loom_tests`, and
+//! `tests/loom.rs` through the whole dispatcher) check this under every
+//! interleaving.
 
 use crate::sync::{self, fence, lock, AtomicUsize, Condvar, Mutex, Ordering};
 
-/// Idle spins before an actor sleeps: long enough to catch a chained job,
-/// short enough not to steal a core from the master for long.
-#[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 64;
-#[cfg(loom)]
-const SPIN_ROUNDS: u32 = 1;
+/// How a waiter spins before it sleeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Spin {
+    /// Actors: pause hints, then yields, for tens of microseconds: long
+    /// enough to catch a chained job without a wake-up.
+    Yielding,
+    /// The master: pause hints only, for a few microseconds, enough to catch
+    /// a small job's completion. It must leave its core soon: a core kept
+    /// busy by a spinning master is one the scheduler will not move a
+    /// just-woken actor to, and the actors then share the other core.
+    Brief,
+}
+
+impl Spin {
+    fn rounds(self) -> u32 {
+        match (self, cfg!(loom)) {
+            (_, true) => 1,
+            (Spin::Yielding, false) => 64,
+            (Spin::Brief, false) => 7,
+        }
+    }
+
+    fn step(self, round: u32) {
+        match self {
+            Spin::Yielding => backoff(round),
+            Spin::Brief => {
+                for _ in 0..(1 << round.min(10)) {
+                    sync::spin();
+                }
+            }
+        }
+    }
+}
 
 /// The idle/wake state shared by the master and the actors.
 pub(crate) struct Sleep {
+    spin: Spin,
     epoch: AtomicUsize,
     sleepers: AtomicUsize,
     /// Guards waiting; holds whether the pool is shutting down.
@@ -58,8 +98,9 @@ pub(crate) struct Sleep {
 }
 
 impl Sleep {
-    pub(crate) fn new() -> Sleep {
+    pub(crate) fn new(spin: Spin) -> Sleep {
         Sleep {
+            spin,
             epoch: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(false),
@@ -75,7 +116,9 @@ impl Sleep {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    /// Master: work was just published; wake sleeping actors.
+    /// Work was just published: wake one sleeper, if any. (For the actors'
+    /// `Sleep`, the actor that picks the work up wakes the next one while
+    /// items are left; see [`Sleep`'s module docs](self).)
     pub(crate) fn notify(&self) {
         // ORDERING: the increment, a SeqCst fence, then the read of
         // `sleepers`; pairs with the fence between the sleeper's increment
@@ -84,18 +127,15 @@ impl Sleep {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.lock);
-            self.wake.notify_all();
+            self.wake.notify_one();
         }
     }
 
     /// Actor: no work was found since `seen`. Spins, then sleeps, until the
     /// epoch moves. Returns false when the pool is shutting down.
     pub(crate) fn idle(&self, seen: usize) -> bool {
-        for round in 0..SPIN_ROUNDS {
-            if self.epoch() != seen {
-                return true;
-            }
-            backoff(round);
+        if self.spin_until_moved(seen) {
+            return true;
         }
         self.sleep(seen)
     }
@@ -104,11 +144,8 @@ impl Sleep {
     /// never told to terminate).
     #[cfg(not(loom))]
     pub(crate) fn idle_until(&self, seen: usize, deadline: std::time::Instant) {
-        for round in 0..SPIN_ROUNDS {
-            if self.epoch() != seen {
-                return;
-            }
-            backoff(round);
+        if self.spin_until_moved(seen) {
+            return;
         }
         let mut guard = lock(&self.lock);
         // ORDERING: as in `sleep`.
@@ -125,6 +162,17 @@ impl Sleep {
             };
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Spins while the epoch is `seen`; true if it moved.
+    fn spin_until_moved(&self, seen: usize) -> bool {
+        for round in 0..self.spin.rounds() {
+            if self.epoch() != seen {
+                return true;
+            }
+            self.spin.step(round);
+        }
+        false
     }
 
     fn sleep(&self, seen: usize) -> bool {
@@ -182,7 +230,7 @@ mod loom_tests {
     #[test]
     fn no_lost_wakeup() {
         loom::model(|| {
-            let sleep = Arc::new(Sleep::new());
+            let sleep = Arc::new(Sleep::new(super::Spin::Yielding));
             let work = Arc::new(AtomicUsize::new(0));
             let actor = {
                 let (sleep, work) = (Arc::clone(&sleep), Arc::clone(&work));
@@ -204,7 +252,7 @@ mod loom_tests {
     #[test]
     fn terminate_reaches_sleepers() {
         loom::model(|| {
-            let sleep = Arc::new(Sleep::new());
+            let sleep = Arc::new(Sleep::new(super::Spin::Yielding));
             let actor = {
                 let sleep = Arc::clone(&sleep);
                 thread::spawn(move || while sleep.idle(sleep.epoch()) {})
@@ -222,7 +270,7 @@ mod tests {
 
     #[test]
     fn idle_returns_at_once_when_the_epoch_moved() {
-        let sleep = Sleep::new();
+        let sleep = Sleep::new(super::Spin::Yielding);
         let seen = sleep.epoch();
         sleep.notify();
         assert!(sleep.idle(seen));
@@ -230,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_sleeper_is_woken_by_notify_and_by_terminate() {
-        let sleep = Arc::new(Sleep::new());
+        let sleep = Arc::new(Sleep::new(super::Spin::Yielding));
         let seen = sleep.epoch();
         let waiter = {
             let sleep = Arc::clone(&sleep);
@@ -248,7 +296,7 @@ mod tests {
 
     #[test]
     fn idle_until_gives_up_at_the_deadline() {
-        let sleep = Sleep::new();
+        let sleep = Sleep::new(super::Spin::Yielding);
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(5);
         sleep.idle_until(sleep.epoch(), deadline);
         assert!(std::time::Instant::now() >= deadline);
