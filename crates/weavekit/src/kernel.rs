@@ -264,22 +264,18 @@ where
         let outcome = unwind::catch(|| {
             let args = downcast::<A>(args);
             match output {
-                Output::Discard => {
-                    while next < range.end {
-                        drop((self.handler)(next, args));
-                        next += 1;
-                    }
-                }
+                Output::Discard => for_each_item(range.clone(), &mut next, |id| {
+                    drop((self.handler)(id, args));
+                }),
                 Output::Slots(base) => {
                     let base = base.cast::<R>();
-                    while next < range.end {
-                        let value = (self.handler)(next, args);
+                    for_each_item(range.clone(), &mut next, |id| {
+                        let value = (self.handler)(id, args);
                         // SAFETY: the caller guarantees `base` has room for
-                        // `range.end` values of `R` and that slot `next`
+                        // `range.end` values of `R` and that slot `id`
                         // (inside `range`) is uninitialised and ours alone.
-                        unsafe { base.add(next).write(value) };
-                        next += 1;
-                    }
+                        unsafe { base.add(id).write(value) };
+                    });
                 }
             }
         });
@@ -345,15 +341,43 @@ where
         let mut next = range.start;
         unwind::catch(|| {
             let args = downcast::<A>(args);
-            while next < range.end {
-                (self.handler)(next, args);
-                next += 1;
-            }
+            for_each_item(range, &mut next, |id| (self.handler)(id, args));
         })
         .map_err(|message| ItemPanic {
             item: next,
             message,
         })
+    }
+}
+
+/// Calls `body(id)` for each item of `range` in order, leaving in `*reached`
+/// the item it stopped at: `range.end` when done, the item whose call
+/// panicked on unwinding.
+///
+/// The position lives in a guard local to this function and is written out
+/// only when the guard drops. Updating `*reached` on every item instead
+/// would keep the loop counter in memory (its address escapes into the
+/// panic catch), which costs about a third of the time of a small handler.
+#[inline(always)]
+fn for_each_item(range: Range<usize>, reached: &mut usize, mut body: impl FnMut(usize)) {
+    /// Reports the position when dropped, normally or while unwinding.
+    struct Position<'a> {
+        at: usize,
+        out: &'a mut usize,
+    }
+    impl Drop for Position<'_> {
+        fn drop(&mut self) {
+            *self.out = self.at;
+        }
+    }
+    let end = range.end;
+    let mut position = Position {
+        at: range.start,
+        out: reached,
+    };
+    while position.at < end {
+        body(position.at);
+        position.at += 1;
     }
 }
 
