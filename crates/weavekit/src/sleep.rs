@@ -20,8 +20,8 @@
 //!   `epoch`; if it still equals `seen`, wait on `wake` (which atomically
 //!   releases `lock`), else leave.
 //! - Publisher: publish the work (under the queue's mutex), increment
-//!   `epoch`, fence, then read `sleepers`; if it is non-zero, lock `lock`
-//!   and notify one waiter.
+//!   `epoch`, fence, then read `sleepers`; if it is non-zero, take and
+//!   release `lock`, then notify one waiter.
 //!
 //! # Why no wake-up is lost
 //!
@@ -39,11 +39,11 @@
 //! - if the publisher's increment precedes the waiter's second read, the
 //!   waiter sees `epoch != seen` and does not sleep;
 //! - otherwise the waiter's `sleepers` increment precedes the publisher's
-//!   read, so the publisher sees a sleeper and takes `lock` to notify. Every
-//!   waiter counted in `sleepers` holds `lock` from its increment until it
-//!   waits, so when the publisher holds `lock`, each counted waiter is
-//!   either waiting (and one of them is woken) or already leaving (and will
-//!   look for work again).
+//!   read, so the publisher sees a sleeper and takes `lock`. Every waiter
+//!   counted in `sleepers` holds `lock` from its increment until it waits,
+//!   so once the publisher has held `lock`, each counted waiter is either
+//!   waiting, and stays so until notified (the notification that follows
+//!   wakes one of them), or already leaving (and will look for work again).
 //!
 //! Shutdown sets `terminating` under `lock`, bumps `epoch` and notifies all;
 //! a sleeper checks `terminating` before every wait. Spurious wake-ups only
@@ -126,7 +126,10 @@ impl Sleep {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _guard = lock(&self.lock);
+            // Taking `lock` once is what orders this notification after any
+            // counted sleeper's wait (module docs); notifying after letting
+            // go spares the woken actor from blocking on `lock` again.
+            drop(lock(&self.lock));
             self.wake.notify_one();
         }
     }
