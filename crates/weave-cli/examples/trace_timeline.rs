@@ -6,8 +6,11 @@
 //! ```
 //!
 //! Then open the file in <https://ui.perfetto.dev> (or `chrome://tracing`).
-//! Each actor thread is a row; `weave.job` spans show whole jobs and
-//! `weave.batch` spans the item ranges each actor claimed. The uneven job
+//! Each actor thread is a row of `weave.batch` spans: the item ranges that
+//! actor claimed, with the job name and range as arguments. (The enclosing
+//! `weave.job` span, alive from dispatch to the job's end, is never entered
+//! on a thread, so this threaded-style trace shows it only as the batches'
+//! parent.) The uneven job
 //! is run twice: with weavekit's default batching both actors stay busy to
 //! the end; with the original Weave's static split (one range per actor)
 //! the first actor idles while the second one finishes the expensive half.
