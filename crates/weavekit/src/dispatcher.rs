@@ -63,7 +63,8 @@ use crate::unwind;
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Dispatcher {
-    master: Rc<Master>,
+    /// Every dispatch method delegates to the handle's.
+    handle: DispatchHandle,
 }
 
 /// A cloneable handle to a [`Dispatcher`], for dispatching from places that
@@ -133,7 +134,9 @@ impl Dispatcher {
             tracked_running: Cell::new(0),
         };
         Ok(Dispatcher {
-            master: Rc::new(master),
+            handle: DispatchHandle {
+                master: Rc::new(master),
+            },
         })
     }
 
@@ -168,11 +171,8 @@ impl Dispatcher {
         R: Send + 'static,
         C: FnOnce(Result<Vec<R>, Error>) + 'static,
     {
-        let job = self
-            .master
-            .tracked(name, thread_count, callback, batch_size, args)?;
-        self.master.start(job);
-        Ok(())
+        self.handle
+            .dispatch(name, thread_count, callback, batch_size, args)
     }
 
     /// As [`dispatch`](Dispatcher::dispatch), but the job starts at the next
@@ -191,11 +191,8 @@ impl Dispatcher {
         R: Send + 'static,
         C: FnOnce(Result<Vec<R>, Error>) + 'static,
     {
-        let job = self
-            .master
-            .tracked(name, thread_count, callback, batch_size, args)?;
-        self.master.defer(job);
-        Ok(())
+        self.handle
+            .dispatch_deferred(name, thread_count, callback, batch_size, args)
     }
 
     /// Dispatches a *detached* job: fire and forget, no results, no
@@ -217,9 +214,8 @@ impl Dispatcher {
     where
         A: Send + Sync + 'static,
     {
-        let job = self.master.detached(name, thread_count, batch_size, args)?;
-        self.master.start(job);
-        Ok(())
+        self.handle
+            .dispatch_detached(name, thread_count, batch_size, args)
     }
 
     /// As [`dispatch_detached`](Dispatcher::dispatch_detached), but the job
@@ -235,9 +231,8 @@ impl Dispatcher {
     where
         A: Send + Sync + 'static,
     {
-        let job = self.master.detached(name, thread_count, batch_size, args)?;
-        self.master.defer(job);
-        Ok(())
+        self.handle
+            .dispatch_detached_deferred(name, thread_count, batch_size, args)
     }
 
     /// Starts deferred dispatches and fires the callbacks of finished jobs,
@@ -251,7 +246,7 @@ impl Dispatcher {
     /// Only if a callback panics: the panic propagates to the caller, and
     /// the callbacks not yet fired stay queued for the next call.
     pub fn poll(&mut self) -> usize {
-        self.master.poll()
+        self.handle.master.poll()
     }
 
     /// Blocks until every dispatched and deferred job (including those
@@ -263,7 +258,7 @@ impl Dispatcher {
     ///
     /// Only if a callback panics, as with [`poll`](Dispatcher::poll).
     pub fn wait(&mut self) {
-        self.master.wait();
+        self.handle.master.wait();
     }
 
     /// Blocks until at least one callback fired, nothing is in flight, or
@@ -275,32 +270,30 @@ impl Dispatcher {
     /// Only if a callback panics, as with [`poll`](Dispatcher::poll).
     #[cfg(not(loom))]
     pub fn wait_timeout(&mut self, timeout: std::time::Duration) -> usize {
-        self.master.wait_timeout(timeout)
+        self.handle.master.wait_timeout(timeout)
     }
 
     /// Jobs not yet done: deferred, running (tracked or detached), or
     /// finished with a callback not yet fired.
     pub fn in_flight(&self) -> usize {
-        self.master.in_flight()
+        self.handle.master.in_flight()
     }
 
     /// The number of actors.
     pub fn actor_count(&self) -> usize {
-        self.master.actor_count
+        self.handle.master.actor_count
     }
 
     /// A handle for dispatching without owning the dispatcher.
     pub fn handle(&self) -> DispatchHandle {
-        DispatchHandle {
-            master: Rc::clone(&self.master),
-        }
+        self.handle.clone()
     }
 
     /// Takes the panics of finished detached jobs, as
     /// [`Error::HandlerPanicked`] values: in the order the jobs finished,
     /// and within a job lowest item first.
     pub fn take_detached_errors(&mut self) -> Vec<Error> {
-        self.master.hub.take_detached_errors()
+        self.handle.master.hub.take_detached_errors()
     }
 
     /// Runs all dispatched work to the end, fires its callbacks, then stops
@@ -312,15 +305,15 @@ impl Dispatcher {
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
-        self.master.shutdown();
+        self.handle.master.shutdown();
     }
 }
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("actor_count", &self.master.actor_count)
-            .field("in_flight", &self.master.in_flight())
+            .field("actor_count", &self.handle.master.actor_count)
+            .field("in_flight", &self.handle.master.in_flight())
             .finish()
     }
 }
