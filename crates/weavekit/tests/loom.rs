@@ -17,6 +17,24 @@ fn worker(kernel: &mut Kernel) {
     kernel.on_detached("touch", |_: usize, _: &()| {});
 }
 
+/// Dispatches `items` items of `id` (batch `batch`), deferred or not; the
+/// returned counter counts the callback's firings, which check the buffer.
+fn counted(dispatcher: &mut Dispatcher, items: usize, deferred: bool) -> Rc<Cell<usize>> {
+    let fired = Rc::new(Cell::new(0));
+    let seen = Rc::clone(&fired);
+    let callback = move |buf: Result<Vec<usize>, Error>| {
+        assert_eq!(buf.unwrap(), (0..items).collect::<Vec<_>>());
+        seen.set(seen.get() + 1);
+    };
+    let dispatched = if deferred {
+        dispatcher.dispatch_deferred("id", items, callback, Some(1), ())
+    } else {
+        dispatcher.dispatch("id", items, callback, Some(1), ())
+    };
+    dispatched.unwrap();
+    fired
+}
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
@@ -31,20 +49,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 fn tracked_job_completes_once() {
     model(|| {
         let mut dispatcher = Dispatcher::new(1, worker).unwrap();
-        let fired = Rc::new(Cell::new(0));
-        let seen = Rc::clone(&fired);
-        dispatcher
-            .dispatch(
-                "id",
-                2,
-                move |buf: Result<Vec<usize>, Error>| {
-                    assert_eq!(buf.unwrap(), [0, 1]);
-                    seen.set(seen.get() + 1);
-                },
-                Some(1),
-                (),
-            )
-            .unwrap();
+        let fired = counted(&mut dispatcher, 2, false);
         dispatcher.wait();
         assert_eq!(fired.get(), 1);
         assert_eq!(dispatcher.in_flight(), 0);
@@ -57,20 +62,7 @@ fn tracked_job_completes_once() {
 fn two_actors_share_a_job() {
     model(|| {
         let mut dispatcher = Dispatcher::new(2, worker).unwrap();
-        let fired = Rc::new(Cell::new(0));
-        let seen = Rc::clone(&fired);
-        dispatcher
-            .dispatch(
-                "id",
-                2,
-                move |buf: Result<Vec<usize>, Error>| {
-                    assert_eq!(buf.unwrap(), [0, 1]);
-                    seen.set(seen.get() + 1);
-                },
-                Some(1),
-                (),
-            )
-            .unwrap();
+        let fired = counted(&mut dispatcher, 2, false);
         drop(dispatcher);
         assert_eq!(fired.get(), 1);
     });
@@ -82,21 +74,8 @@ fn two_actors_share_a_job() {
 fn drop_drains_detached_and_deferred() {
     model(|| {
         let mut dispatcher = Dispatcher::new(1, worker).unwrap();
-        let fired = Rc::new(Cell::new(0));
-        let seen = Rc::clone(&fired);
         dispatcher.dispatch_detached("touch", 1, None, ()).unwrap();
-        dispatcher
-            .dispatch_deferred(
-                "id",
-                1,
-                move |buf: Result<Vec<usize>, Error>| {
-                    assert_eq!(buf.unwrap(), [0]);
-                    seen.set(seen.get() + 1);
-                },
-                None,
-                (),
-            )
-            .unwrap();
+        let fired = counted(&mut dispatcher, 1, true);
         drop(dispatcher);
         assert_eq!(fired.get(), 1);
     });
