@@ -410,6 +410,12 @@ impl DispatchHandle {
         Ok(())
     }
 
+    /// As [`Dispatcher::in_flight`]: jobs not yet done, callbacks not yet
+    /// fired.
+    pub fn in_flight(&self) -> usize {
+        self.master.in_flight()
+    }
+
     /// Whether the dispatcher has been destroyed.
     pub fn is_closed(&self) -> bool {
         self.master.closed.get()

@@ -821,3 +821,19 @@ fn destroy_releases_job_arguments_even_while_a_handle_lives() {
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
     assert!(handle.is_closed());
 }
+
+#[test]
+fn a_handle_sees_what_is_in_flight() {
+    let mut dispatcher = Dispatcher::new(1, |k: &mut Kernel| {
+        k.on("id", |id: usize, _: &()| id);
+    })
+    .unwrap();
+    let handle = dispatcher.handle();
+    handle
+        .dispatch_deferred("id", 4, |_: Result<Vec<usize>, Error>| {}, None, ())
+        .unwrap();
+    assert_eq!(handle.in_flight(), 1);
+    assert_eq!(dispatcher.in_flight(), 1);
+    dispatcher.wait();
+    assert_eq!(handle.in_flight(), 0);
+}
