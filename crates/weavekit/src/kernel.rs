@@ -388,3 +388,83 @@ fn downcast<A: 'static>(args: &(dyn Any + Send + Sync)) -> &A {
     args.downcast_ref::<A>()
         .expect("weavekit bug: argument type was checked at dispatch")
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn run_into<R>(
+        kernel: &mut Kernel,
+        name: &str,
+        range: Range<usize>,
+        out: &mut Vec<R>,
+    ) -> Result<(), ItemPanic> {
+        let index = kernel.index_by_name[name];
+        out.reserve(range.end);
+        let base = out.as_mut_ptr().cast::<()>();
+        // SAFETY: `out` has room for `range.end` values of the handler's
+        // result type `R`, its slots are uninitialised, and nothing else
+        // touches them during the call.
+        unsafe { kernel.handler(index).run(&(), range, Output::Slots(base)) }
+    }
+
+    #[test]
+    fn a_batch_writes_its_slots_in_place() {
+        let mut kernel = Kernel::new(0, 1);
+        kernel.on("square", |id: usize, _: &()| id * id);
+        let mut out: Vec<usize> = Vec::new();
+        run_into(&mut kernel, "square", 0..5, &mut out).unwrap();
+        // SAFETY: the batch above initialised slots 0..5.
+        unsafe { out.set_len(5) };
+        assert_eq!(out, [0, 1, 4, 9, 16]);
+    }
+
+    #[test]
+    fn a_panic_reports_its_item_and_unwrites_the_batch() {
+        let mut kernel = Kernel::new(0, 1);
+        kernel.on("boom", |id: usize, _: &()| {
+            assert!(id != 3, "item three");
+            String::from("made")
+        });
+        let mut out: Vec<String> = Vec::new();
+        let panic = run_into(&mut kernel, "boom", 1..6, &mut out).unwrap_err();
+        assert_eq!(panic.item, 3);
+        assert!(panic.message.contains("item three"), "{}", panic.message);
+        // Slots 1 and 2 were dropped again; `out` stays empty (Miri checks
+        // that nothing leaks or is dropped twice).
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn registering_a_name_again_replaces_the_handler() {
+        let mut kernel = Kernel::new(0, 1);
+        kernel.on("f", |_: usize, _: &()| 1_u8);
+        kernel.on("f", |_: usize, _: &()| 2_u8);
+        assert_eq!(kernel.signatures().len(), 1);
+        let mut out: Vec<u8> = Vec::new();
+        run_into(&mut kernel, "f", 0..1, &mut out).unwrap();
+        // SAFETY: the batch above initialised slot 0.
+        unsafe { out.set_len(1) };
+        assert_eq!(out, [2]);
+    }
+
+    #[test]
+    fn sealing_orders_handlers_by_name() {
+        let mut kernel = Kernel::new(0, 1);
+        kernel.on("b", |id: usize, _: &()| id);
+        kernel.on_detached("a", |_: usize, _: &()| {});
+        kernel.seal();
+        let names: Vec<&str> = kernel
+            .signatures()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(kernel.index_by_name["b"], 1);
+        let mut out: Vec<usize> = Vec::new();
+        run_into(&mut kernel, "b", 0..2, &mut out).unwrap();
+        // SAFETY: the batch above initialised slots 0..2.
+        unsafe { out.set_len(2) };
+        assert_eq!(out, [0, 1]);
+    }
+}
