@@ -8,32 +8,79 @@ use std::time::Duration;
 /// Arguments of `weave run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
-    /// Seconds each actor's worker script has to call `kernel:Ready()`.
+    /// Seconds each actor's worker script has to call `kernel:Ready()` and
+    /// end (> 0; values above a year count as a year).
     #[arg(long, value_name = "SECONDS", default_value_t = weavekit_luau::DEFAULT_READY_TIMEOUT.as_secs_f64())]
     ready_timeout: f64,
-    /// The master script to run.
-    script: PathBuf,
-    /// Extra words passed to the script as `...`.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// The master script to run, then the extra words passed to it as `...`
+    /// (taken as they are, even when they look like options of `weave`).
+    #[arg(
+        value_name = "SCRIPT [ARGS]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    command: Vec<String>,
+}
+
+/// The longest `--ready-timeout`: longer ones (up to `inf`) count as a year,
+/// which is as good as none.
+const MAX_READY_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `--ready-timeout SECONDS`: a number > 0 (0 would fail every worker at
+/// once, so it is refused); anything over a year counts as a year.
+fn parse_ready_timeout(seconds: f64) -> Result<Duration, String> {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(format!(
+            "--ready-timeout must be a number of seconds > 0, got {seconds}"
+        ));
+    }
+    Ok(Duration::try_from_secs_f64(seconds)
+        .unwrap_or(MAX_READY_TIMEOUT)
+        .min(MAX_READY_TIMEOUT))
 }
 
 /// Runs `weave run`: success when the script, its tasks and its jobs ended
 /// without an uncaught error (each one is printed to stderr as it happens).
 pub(crate) fn main(args: RunArgs) -> ExitCode {
-    let Ok(ready_timeout) = Duration::try_from_secs_f64(args.ready_timeout) else {
-        eprintln!(
-            "weave run: --ready-timeout must be a number of seconds >= 0, got {}",
-            args.ready_timeout
-        );
+    let ready_timeout = match parse_ready_timeout(args.ready_timeout) {
+        Ok(timeout) => timeout,
+        Err(message) => {
+            eprintln!("weave run: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some((script, words)) = args.command.split_first() else {
+        eprintln!("weave run: no script given");
         return ExitCode::FAILURE;
     };
     let report = weavekit_luau::Runner::new()
         .ready_timeout(ready_timeout)
-        .run(&args.script, &args.args);
+        .run(PathBuf::from(script), words);
     if report.is_success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_timeout_must_be_positive_and_is_clamped_to_a_year() {
+        assert_eq!(parse_ready_timeout(1.5), Ok(Duration::from_millis(1500)));
+        for bad in [0.0, -0.0, -1.0, f64::NAN, f64::NEG_INFINITY] {
+            let message = parse_ready_timeout(bad).unwrap_err();
+            assert!(
+                message.contains("must be a number of seconds > 0"),
+                "{message}"
+            );
+        }
+        for huge in [1e30, 1e300, f64::INFINITY, 365.0 * 24.0 * 3600.0 + 1.0] {
+            assert_eq!(parse_ready_timeout(huge), Ok(MAX_READY_TIMEOUT));
+        }
     }
 }

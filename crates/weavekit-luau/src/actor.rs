@@ -6,9 +6,17 @@
 //! `kernel:OnDetached` only record handlers, which are registered on the
 //! `Kernel` once the script has ended, and returning from the entry is what
 //! tells the master the actor is ready. A script that raises an error, ends
-//! without calling `kernel:Ready()`, or takes longer than the ready timeout
-//! makes the entry fail; the core turns that into an error of
-//! `Dispatcher::new`, naming the actor.
+//! without calling `kernel:Ready()`, or has not ended when the ready timeout
+//! runs out (whether or not it called `kernel:Ready()`: the actor is only
+//! ready once the script has ended) makes the entry fail; the core turns
+//! that into an error of `Dispatcher::new`, naming the actor.
+//!
+//! `task.spawn` on an actor runs the function at once; an error it does not
+//! catch is an error of whatever spawned it: the worker script (so the
+//! actor fails to start) or the item whose handler spawned it (the handler
+//! still runs to its end, then the item fails as if the handler had raised
+//! the error: the job's callback gets it, or, for a detached dispatch, it
+//! is reported as an uncaught error of the run).
 //!
 //! Extra arguments arrive as one shared [`Args`] per job. Decoding them into
 //! the VM is the only per-job cost on the actor, so it is done once per job
@@ -37,6 +45,10 @@ const CACHED_ARGUMENT_LISTS: usize = 4;
 pub(crate) struct Args {
     /// Unique per dispatch: the key of the actors' decode cache.
     pub(crate) seq: u64,
+    /// Whether the dispatch is detached, so its results are dropped: a
+    /// tracked handler then does not encode its result (which therefore
+    /// need not be one that can cross back to the master).
+    pub(crate) discard: bool,
     /// The values, in order.
     pub(crate) values: Vec<Value>,
 }
@@ -52,16 +64,27 @@ pub(crate) struct WorkerSpec {
     pub(crate) native: bool,
     /// Output and settings of the run.
     pub(crate) config: Config,
-    /// How long the script may take to call `kernel:Ready()`.
+    /// How long the script may take to call `kernel:Ready()` and end.
     pub(crate) ready_timeout: Duration,
-    /// The handlers actor 0 registered, for messages: (name, detached).
-    pub(crate) handlers: Mutex<Vec<(String, bool)>>,
+    /// The handlers each actor registered, by 0-based actor index, for
+    /// messages: (name, detached), in registration order.
+    pub(crate) handlers: Mutex<Vec<Vec<(String, bool)>>>,
 }
 
 impl WorkerSpec {
+    /// The handlers actor `index` (0-based) registered: (name, detached).
+    pub(crate) fn handlers_of(&self, index: usize) -> Vec<(String, bool)> {
+        self.handlers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(index)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The registered handler names, for messages (`"a", "b" (detached)`).
     pub(crate) fn describe_handlers(&self) -> String {
-        let handlers = self.handlers.lock().unwrap_or_else(PoisonError::into_inner);
+        let handlers = self.handlers_of(0);
         if handlers.is_empty() {
             return "none".to_owned();
         }
@@ -97,31 +120,84 @@ struct Registration {
     detached: bool,
 }
 
-/// The state the actor's primitives share while the worker script runs.
+/// The state the actor's primitives share: while the worker script runs,
+/// and (for errors in spawned tasks) while handlers run.
 struct Startup {
     registrations: RefCell<Vec<Registration>>,
+    /// Whether the script called `kernel:Ready()`.
     ready: Cell<bool>,
+    /// Whether the script has ended: the ready timeout no longer applies.
+    ended: Cell<bool>,
+    /// Whether the ready timeout stopped the script.
+    expired: Cell<bool>,
     /// When the ready timeout runs out (`None`: too far to represent).
     deadline: Option<Instant>,
-    timeout_message: String,
+    /// The ready timeout, for messages.
+    timeout: Duration,
+    /// The worker script's path, for messages.
+    display: String,
+    /// Errors of spawned tasks (with tracebacks) since the last check.
+    task_errors: RefCell<Vec<String>>,
 }
 
 impl Startup {
-    /// Whether the script is out of time: not ready at `now`, past the deadline.
+    /// Whether the script is out of time: still running at `now`, past the
+    /// deadline. Calling `kernel:Ready()` does not stop the clock: the actor
+    /// is ready only once the script has ended.
     fn timed_out(&self, now: Instant) -> bool {
-        !self.ready.get() && self.deadline.is_some_and(|deadline| now >= deadline)
+        !self.ended.get() && self.deadline.is_some_and(|deadline| now >= deadline)
     }
+
+    /// The error that stops a script out of time (and remembers that it did).
+    fn expire(&self) -> mlua::Error {
+        self.expired.set(true);
+        mlua::Error::runtime(self.timeout_message())
+    }
+
+    /// Why the ready timeout stopped the script: one sentence.
+    fn timeout_message(&self) -> String {
+        let timeout = describe_seconds(self.timeout);
+        if self.ready.get() {
+            format!(
+                "the worker script {} called kernel:Ready() but did not end within the ready \
+                 timeout ({timeout})",
+                self.display
+            )
+        } else {
+            format!(
+                "the worker script {} did not call kernel:Ready() within the ready timeout \
+                 ({timeout})",
+                self.display
+            )
+        }
+    }
+
+    /// The errors of the tasks spawned since the last call, as one message.
+    fn take_task_errors(&self) -> Option<String> {
+        let errors = self.task_errors.take();
+        let first = errors.first()?;
+        Some(match errors.len() {
+            1 => first.clone(),
+            n => format!("{first}\n(and {} more errors in spawned tasks)", n - 1),
+        })
+    }
+}
+
+/// A duration for messages: `1s`, `250ms`.
+fn describe_seconds(duration: Duration) -> String {
+    format!("{duration:?}")
 }
 
 fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
     let startup = Rc::new(Startup {
         registrations: RefCell::new(Vec::new()),
         ready: Cell::new(false),
+        ended: Cell::new(false),
+        expired: Cell::new(false),
         deadline: Instant::now().checked_add(spec.ready_timeout),
-        timeout_message: format!(
-            "the worker script {} did not call kernel:Ready() within {:?} (the ready timeout)",
-            spec.display, spec.ready_timeout
-        ),
+        timeout: spec.ready_timeout,
+        display: spec.display.clone(),
+        task_errors: RefCell::new(Vec::new()),
     });
     let lua = vm::create(&spec.config, "actor", ACTOR_LIBRARY, |lua, host| {
         install(lua, host, kernel, &startup)
@@ -133,12 +209,13 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         )
     })?;
 
-    // The ready timeout: Luau calls the interrupt at function calls and loop
-    // back-edges, so even a script stuck in a loop is stopped.
+    // The ready timeout, until the script ends (also after `kernel:Ready()`):
+    // Luau calls the interrupt at function calls and loop back-edges, so
+    // even a script stuck in a loop is stopped.
     let watch = Rc::clone(&startup);
     lua.set_interrupt(move |_| {
         if watch.timed_out(Instant::now()) {
-            return Err(mlua::Error::runtime(watch.timeout_message.clone()));
+            return Err(watch.expire());
         }
         Ok(VmState::Continue)
     });
@@ -151,11 +228,23 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
     )
     .and_then(|script| script.call::<()>(()));
     lua.remove_interrupt();
+    startup.ended.set(true);
+    if startup.expired.get() {
+        // Whatever error the timeout caused (the script may even have caught
+        // it), the cause to report is the timeout.
+        return Err(startup.timeout_message());
+    }
     if let Err(error) = outcome {
         return Err(format!(
             "the worker script {} raised an error: {}",
             spec.display,
             describe_error(&error)
+        ));
+    }
+    if let Some(error) = startup.take_task_errors() {
+        return Err(format!(
+            "a task spawned by the worker script {} raised an error: {error}",
+            spec.display
         ));
     }
     if !startup.ready.get() {
@@ -167,16 +256,22 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
 
     // Register what the script recorded, now that it has ended.
     let registrations = startup.registrations.take();
-    if kernel.actor_index() == 0 {
-        let names = registrations
+    {
+        let names: Vec<(String, bool)> = registrations
             .iter()
             .map(|r| (r.name.clone(), r.detached))
             .collect();
-        *spec.handlers.lock().unwrap_or_else(PoisonError::into_inner) = names;
+        let mut handlers = spec.handlers.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = kernel.actor_index();
+        if handlers.len() <= index {
+            handlers.resize_with(index + 1, Vec::new);
+        }
+        handlers[index] = names;
     }
     let actor = Rc::new(ActorVm {
         lua,
         cache: RefCell::new(Vec::new()),
+        state: Rc::clone(&startup),
     });
     for Registration {
         name,
@@ -194,6 +289,10 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         } else {
             kernel.on(&name, move |index: usize, args: &Args| -> Value {
                 let result = actor.call(&handler, index, args).and_then(|value| {
+                    if args.discard {
+                        // A detached dispatch: the core drops the result.
+                        return Ok(Value::Nil);
+                    }
                     Value::encode(&value).map_err(|refusal| {
                         refusal.describe("the result", "sent back to the master")
                     })
@@ -248,18 +347,36 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
 
     let state = Rc::clone(startup);
     host.set(
+        "task_error",
+        lua.create_function(
+            move |_, (message, traceback): (mlua::LuaString, mlua::LuaString)| {
+                // Luau's `debug.traceback` lines, laid out like the other
+                // tracebacks the host prints.
+                let traceback = traceback.to_string_lossy();
+                let mut text = message.to_string_lossy();
+                text.push_str("\nstack traceback:");
+                for line in traceback.lines().filter(|line| !line.trim().is_empty()) {
+                    text.push_str("\n\t");
+                    text.push_str(line.trim());
+                }
+                state.task_errors.borrow_mut().push(text);
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let state = Rc::clone(startup);
+    host.set(
         "sleep",
         lua.create_function(move |_, seconds: f64| {
             let start = Instant::now();
             let duration = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX);
-            // Before Ready, a sleep may not outlast the ready timeout.
-            if let (false, Some(deadline)) = (state.ready.get(), state.deadline) {
-                if start
-                    .checked_add(duration)
-                    .map_or(true, |end| end > deadline)
-                {
+            // While the worker script runs (before and after Ready), a sleep
+            // may not outlast the ready timeout.
+            if let (false, Some(deadline)) = (state.ended.get(), state.deadline) {
+                if start.checked_add(duration).is_none_or(|end| end > deadline) {
                     std::thread::sleep(deadline.saturating_duration_since(start));
-                    return Err(mlua::Error::runtime(state.timeout_message.clone()));
+                    return Err(state.expire());
                 }
             }
             std::thread::sleep(duration);
@@ -274,11 +391,14 @@ struct ActorVm {
     lua: Lua,
     /// Recently decoded argument lists, by dispatch sequence number.
     cache: RefCell<Vec<(u64, Rc<MultiValue>)>>,
+    /// Where `task.spawn` records the errors of the tasks it ran.
+    state: Rc<Startup>,
 }
 
 impl ActorVm {
     /// Calls `handler(id, ...)` for 0-based item `index`; the error message
-    /// (with its traceback) on failure.
+    /// (with its traceback) on failure, which includes an error in a task
+    /// the handler spawned (the handler itself still ran to its end).
     fn call(&self, handler: &Function, index: usize, args: &Args) -> Result<LuaValue, String> {
         let arguments = self.arguments(args).map_err(|e| {
             format!(
@@ -286,9 +406,15 @@ impl ActorVm {
                 describe_error(&e)
             )
         })?;
-        handler
+        let result = handler
             .call::<LuaValue>((index + 1, &*arguments))
-            .map_err(|e| describe_error(&e))
+            .map_err(|e| describe_error(&e));
+        match self.state.take_task_errors() {
+            Some(error) if result.is_ok() => Err(format!(
+                "a task spawned by the handler raised an error: {error}"
+            )),
+            _ => result,
+        }
     }
 
     /// The job's extra arguments in this VM, decoded once per job.

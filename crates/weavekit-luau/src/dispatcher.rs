@@ -26,6 +26,10 @@ use crate::vm::{self, describe_error, type_name, Config, Source};
 /// own VM, so more than a few per core only costs memory.
 const MAX_ACTORS: usize = 1024;
 
+/// The longest ready timeout: longer ones (up to `math.huge`) count as this
+/// long, which is as good as none.
+pub(crate) const MAX_READY_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// Sequence numbers of dispatches: the key of the actors' decode caches.
 static NEXT_DISPATCH: AtomicU64 = AtomicU64::new(1);
 
@@ -85,6 +89,19 @@ impl Slot {
             .borrow()
             .as_ref()
             .map_or(0, Dispatcher::in_flight)
+    }
+
+    /// Runs all dispatched work to its end (queueing the callbacks) without
+    /// stopping the actors, and returns the errors of detached jobs. The
+    /// queued callbacks may dispatch again: see `Master::destroy_slot`.
+    pub(crate) fn drain(&self) -> Vec<Error> {
+        match self.dispatcher.borrow_mut().as_mut() {
+            Some(dispatcher) => {
+                dispatcher.wait();
+                dispatcher.take_detached_errors()
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Runs all dispatched work to its end (queueing the callbacks), stops
@@ -179,14 +196,14 @@ pub(crate) fn create(
         native: source.native,
         config: config.clone(),
         ready_timeout,
-        handlers: Mutex::new(Vec::new()),
+        handlers: Mutex::new(vec![Vec::new(); actor_count]),
     });
 
     let entry_spec = Arc::clone(&spec);
     let dispatcher = Dispatcher::new(actor_count, move |kernel| {
         actor::entry(&entry_spec, kernel);
     })
-    .map_err(|error| describe_start_error(&spec.display, actor_count, &error))?;
+    .map_err(|error| describe_start_error(&spec, actor_count, &error))?;
     Ok(Rc::new(Slot {
         handle: dispatcher.handle(),
         dispatcher: RefCell::new(Some(dispatcher)),
@@ -209,9 +226,13 @@ fn ready_timeout(options: &LuaValue, default: Duration) -> Result<Duration, Stri
     };
     match table.raw_get::<LuaValue>("readyTimeout") {
         Ok(LuaValue::Nil) => Ok(default),
-        Ok(LuaValue::Integer(i)) if i > 0 => Ok(Duration::from_secs(i as u64)),
-        Ok(LuaValue::Number(n)) if n > 0.0 => Duration::try_from_secs_f64(n)
-            .map_err(|e| format!("weave.dispatcher.new: options.readyTimeout: {e}")),
+        Ok(LuaValue::Integer(i)) if i > 0 => {
+            Ok(Duration::from_secs(i.unsigned_abs()).min(MAX_READY_TIMEOUT))
+        }
+        // Anything over a year (even `math.huge`) counts as a year.
+        Ok(LuaValue::Number(n)) if n > 0.0 => Ok(Duration::try_from_secs_f64(n)
+            .unwrap_or(MAX_READY_TIMEOUT)
+            .min(MAX_READY_TIMEOUT)),
         Ok(other) => Err(format!(
             "weave.dispatcher.new: options.readyTimeout must be a number of seconds > 0, got {}",
             shown(&other)
@@ -221,19 +242,78 @@ fn ready_timeout(options: &LuaValue, default: Duration) -> Result<Duration, Stri
 }
 
 /// A failure of `Dispatcher::new`, as the script author should read it.
-fn describe_start_error(worker: &str, actor_count: usize, error: &Error) -> String {
+fn describe_start_error(spec: &WorkerSpec, actor_count: usize, error: &Error) -> String {
+    let worker = &spec.display;
     match error {
         Error::WorkerPanicked { actor, message } => format!(
             "weave.dispatcher.new: actor {} of {actor_count} could not start: {message}",
             actor + 1
         ),
-        Error::WorkersDisagree { actor, detail } => format!(
-            "weave.dispatcher.new: actor {} registered different handlers than actor 1 \
-             (the worker script {worker} must register the same ones on every actor): {detail}",
-            actor + 1
-        ),
+        Error::WorkersDisagree { actor, .. } => {
+            let differences =
+                handler_differences(&spec.handlers_of(0), &spec.handlers_of(*actor), *actor);
+            format!(
+                "weave.dispatcher.new: actor {} registered different handlers than actor 1 \
+                 (the worker script {worker} must register the same ones on every actor){}",
+                actor + 1,
+                if differences.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", differences.join("; "))
+                }
+            )
+        }
         other => format!("weave.dispatcher.new: {other}"),
     }
+}
+
+/// How actor `actor`'s (0-based) handlers differ from actor 0's `first`, in
+/// Luau terms: which name is missing on which actor, or tracked on one and
+/// detached on the other.
+fn handler_differences(
+    first: &[(String, bool)],
+    other: &[(String, bool)],
+    actor: usize,
+) -> Vec<String> {
+    let kind = |detached: bool| {
+        if detached {
+            "detached (kernel:OnDetached)"
+        } else {
+            "tracked (kernel:On)"
+        }
+    };
+    let find = |handlers: &[(String, bool)], name: &str| {
+        handlers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, detached)| *detached)
+    };
+    let actor = actor + 1;
+    let mut differences = Vec::new();
+    let short = |detached: bool| if detached { "detached" } else { "tracked" };
+    for (name, detached) in first {
+        match find(other, name) {
+            None => differences.push(format!(
+                "{} handler \"{name}\" is registered on actor 1 but not on actor {actor}",
+                short(*detached)
+            )),
+            Some(theirs) if theirs != *detached => differences.push(format!(
+                "\"{name}\" is {} on actor 1 but {} on actor {actor}",
+                kind(*detached),
+                kind(theirs)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, detached) in other {
+        if find(first, name).is_none() {
+            differences.push(format!(
+                "{} handler \"{name}\" is registered on actor {actor} but not on actor 1",
+                short(*detached)
+            ));
+        }
+    }
+    differences
 }
 
 /// The four dispatch methods.
@@ -349,6 +429,7 @@ fn dispatch_checked(
     let args = Args {
         // ORDERING: only uniqueness matters; no other memory is published.
         seq: NEXT_DISPATCH.fetch_add(1, Ordering::Relaxed),
+        discard: !mode.tracked(),
         values,
     };
 

@@ -110,11 +110,8 @@ impl Master {
         // every Luau value before the VM goes.
         let slots = self.dispatchers.take();
         for slot in &slots {
-            for error in slot.shut_down() {
-                self.report_detached(slot, &error);
-            }
+            self.destroy_slot(&lua, slot, true);
         }
-        self.run_completions(&lua, true);
         self.queues.borrow_mut().clear();
         self.completions.borrow_mut().clear();
     }
@@ -224,6 +221,26 @@ impl Master {
             self.resume(&entry.thread, entry.resume.into_values(Instant::now()));
             self.defer_depth.set(outer);
         }
+    }
+
+    /// Finishes `slot`'s work and fires its callbacks until none is left,
+    /// since a callback may chain another dispatch on the same dispatcher
+    /// (Weave's pipelines do), then stops its actors. `top_level` is as for
+    /// [`Master::run_completions`].
+    fn destroy_slot(&self, lua: &Lua, slot: &Rc<Slot>, top_level: bool) {
+        loop {
+            for error in slot.drain() {
+                self.report_detached(slot, &error);
+            }
+            let fired = self.run_completions(lua, top_level);
+            if !fired && slot.in_flight() == 0 {
+                break;
+            }
+        }
+        for error in slot.shut_down() {
+            self.report_detached(slot, &error);
+        }
+        self.run_completions(lua, top_level);
     }
 
     /// Fires queued callbacks; `top_level` drains deferred threads after
@@ -400,11 +417,8 @@ impl Master {
                     .dispatchers
                     .borrow_mut()
                     .retain(|other| !Rc::ptr_eq(other, &slot));
-                for error in slot.shut_down() {
-                    master.report_detached(&slot, &error);
-                }
                 // Pending callbacks fire before Destroy returns.
-                master.run_completions(lua, false);
+                master.destroy_slot(lua, &slot, false);
                 Ok(())
             })?,
         )?;

@@ -24,34 +24,27 @@ pub(crate) enum Output {
 }
 
 impl Output {
-    /// Writes one line to stdout (`print`).
-    pub(crate) fn out(&self, line: &str) {
+    /// Writes one line to stdout (`print`). The bytes go out as they are:
+    /// Luau strings need not be UTF-8.
+    pub(crate) fn out(&self, line: impl AsRef<[u8]>) {
         match self {
-            Output::Inherit => {
-                let mut stdout = std::io::stdout().lock();
-                // A closed stdout (e.g. `weave run x | head`) is not the
-                // script's error: drop the line.
-                let _ = writeln!(stdout, "{line}");
-            }
+            // A closed stdout (e.g. `weave run x | head`) is not the
+            // script's error: drop the line.
+            Output::Inherit => write_line(&mut std::io::stdout().lock(), line.as_ref()),
             Output::Capture(transcript) => {
                 let mut transcript = transcript.lock().unwrap_or_else(PoisonError::into_inner);
-                transcript.stdout.push_str(line);
-                transcript.stdout.push('\n');
+                push_line(&mut transcript.stdout, line.as_ref());
             }
         }
     }
 
     /// Writes one line (possibly several, for tracebacks) to stderr.
-    pub(crate) fn err(&self, line: &str) {
+    pub(crate) fn err(&self, line: impl AsRef<[u8]>) {
         match self {
-            Output::Inherit => {
-                let mut stderr = std::io::stderr().lock();
-                let _ = writeln!(stderr, "{line}");
-            }
+            Output::Inherit => write_line(&mut std::io::stderr().lock(), line.as_ref()),
             Output::Capture(transcript) => {
                 let mut transcript = transcript.lock().unwrap_or_else(PoisonError::into_inner);
-                transcript.stderr.push_str(line);
-                transcript.stderr.push('\n');
+                push_line(&mut transcript.stderr, line.as_ref());
             }
         }
     }
@@ -63,4 +56,18 @@ impl Output {
             let _ = std::io::stderr().flush();
         }
     }
+}
+
+/// Writes `line` and a newline, ignoring a closed stream.
+fn write_line(stream: &mut impl Write, line: &[u8]) {
+    let _ = stream
+        .write_all(line)
+        .and_then(|()| stream.write_all(b"\n"));
+}
+
+/// Appends `line` and a newline to a transcript (which is text: bytes that
+/// are not UTF-8 show as U+FFFD there, and only there).
+fn push_line(transcript: &mut String, line: &[u8]) {
+    transcript.push_str(&String::from_utf8_lossy(line));
+    transcript.push('\n');
 }

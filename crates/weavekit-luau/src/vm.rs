@@ -154,7 +154,7 @@ fn install_common(lua: &Lua, host: &Table, config: &Config) -> mlua::Result<()> 
     host.set(
         "write",
         lua.create_function(move |_, line: mlua::LuaString| {
-            output.out(&line.to_string_lossy());
+            output.out(&*line.as_bytes());
             Ok(())
         })?,
     )?;
@@ -162,7 +162,7 @@ fn install_common(lua: &Lua, host: &Table, config: &Config) -> mlua::Result<()> 
     host.set(
         "warn",
         lua.create_function(move |_, line: mlua::LuaString| {
-            output.err(&line.to_string_lossy());
+            output.err(&*line.as_bytes());
             Ok(())
         })?,
     )?;

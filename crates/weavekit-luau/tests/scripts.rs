@@ -218,3 +218,43 @@ fn the_runners_ready_timeout_is_the_default() {
 fn many_tasks_dispatching_at_once() {
     passes("stress.luau");
 }
+
+#[test]
+fn the_ready_timeout_applies_until_the_worker_script_ends() {
+    passes("ready_timeouts.luau");
+}
+
+#[test]
+fn disagreeing_workers_are_described_in_luau_terms() {
+    passes("worker_disagreement.luau");
+}
+
+#[test]
+fn a_detached_dispatch_of_a_tracked_handler_drops_its_results() {
+    passes("detached_tracked.luau");
+}
+
+#[test]
+fn errors_in_tasks_spawned_on_an_actor_are_uncaught_errors_of_the_item() {
+    let report = run_with("spawn_errors.luau", &[]);
+    assert!(
+        report.stdout().contains("spawn errors done"),
+        "{:#?}\n{}",
+        report.errors(),
+        report.stdout()
+    );
+    // Only the detached one is an uncaught error of the run; the tracked
+    // one reached its callback.
+    assert_eq!(report.errors().len(), 1, "{:#?}", report.errors());
+    let error = &report.errors()[0];
+    for needle in [
+        "detached job \"detachedSpawnFailsAt\"",
+        "failed on item 4: a task spawned by the handler raised an error",
+        "spawns.luau:12: task boom 4",
+        "stack traceback",
+    ] {
+        assert!(error.contains(needle), "{needle:?} missing in {error}");
+    }
+    assert!(report.stderr().contains(error.as_str()));
+    assert!(!report.is_success());
+}
