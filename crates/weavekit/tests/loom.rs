@@ -14,7 +14,16 @@ use weavekit::{Dispatcher, Error, Kernel};
 
 fn worker(kernel: &mut Kernel) {
     kernel.on("id", |id: usize, _: &()| id);
-    kernel.on_detached("touch", |_: usize, _: &()| {});
+    kernel.on_detached("touch", |_: usize, _: &Tracked| {});
+}
+
+/// Job arguments that count their drops, to show nothing is leaked.
+struct Tracked(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Dispatches `items` items of `id` (batch `batch`), deferred or not; the
@@ -69,14 +78,21 @@ fn two_actors_share_a_job() {
 }
 
 /// Dropping the dispatcher with a running detached job and a deferred
-/// tracked job runs both to the end, fires the callback, joins the actor.
+/// tracked job runs both to the end, fires the callback, joins the actor,
+/// and releases every job (the arguments are dropped exactly once).
 #[test]
 fn drop_drains_detached_and_deferred() {
     model(|| {
         let mut dispatcher = Dispatcher::new(1, worker).unwrap();
-        dispatcher.dispatch_detached("touch", 1, None, ()).unwrap();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let args = Tracked(std::sync::Arc::clone(&dropped));
+        dispatcher
+            .dispatch_detached("touch", 1, None, args)
+            .unwrap();
         let fired = counted(&mut dispatcher, 1, true);
         drop(dispatcher);
+        // Every job is released once the actors are joined: nothing leaked.
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(fired.get(), 1);
     });
 }
