@@ -327,7 +327,9 @@ where
 // complete through atomics and a mutex, and write disjoint result slots of
 // `R: Send`. The callback and the buffer's ownership sit in `MasterOnly`,
 // touched only by the master thread (see `MasterOnly`). Dropping the job on
-// an actor thread drops `A: Send` and an already-taken `MasterOnly`.
+// an actor thread drops `A: Send`, and a `MasterOnly` that `finish` has
+// emptied or, for a job that never finished, whose callback `Drop` leaks
+// rather than drops (freeing only the buffer's memory, no `R` in it).
 unsafe impl<A: Send + Sync, R: Send, C> Send for TrackedJob<A, R, C> {}
 // SAFETY: as for `Send`: every field reachable through `&TrackedJob` from an
 // actor is either `Sync` or master-only.
