@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use output::{Output, Transcript};
 
-/// The default time a worker script has to call `kernel:Ready()`.
+/// The default time a worker script has to call `kernel:Ready()` and end.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs master scripts. Cheap to create; one `Runner` may run many scripts,
