@@ -27,7 +27,6 @@
 //! the ranges below the swapped-out cursor value were claimed and run (or
 //! failed); the skipped remainder is subtracted from `pending` at once.
 
-use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Range;
@@ -229,44 +228,65 @@ pub(crate) trait Job: Send + Sync {
     fn take_errors(&self) -> Vec<Error>;
 }
 
-/// Runs `range` of a job on `kernel`, recording a panic in `progress`.
-/// Returns true when this call finished the job.
-///
-/// # Safety
-///
-/// As [`ErasedHandler::run`](crate::kernel::ErasedHandler::run), for
-/// `output`; `range` must have been claimed from `progress`.
-unsafe fn run_range(
-    progress: &Progress,
-    route: &Route,
-    trace: &JobTrace,
-    args: &(dyn Any + Send + Sync),
-    kernel: &mut Kernel,
-    range: Range<usize>,
-    output: Output,
-) -> bool {
-    let _span = trace.batch(&route.name, kernel.actor_index(), &range);
-    let len = range.len();
-    let range_copy = range.clone();
-    // SAFETY: forwarded from the caller.
-    let outcome = unsafe { kernel.handler(route.handler).run(args, range, output) };
-    let skipped = match outcome {
-        Ok(()) => 0,
-        Err(panic) => progress.fail(range_copy, panic),
-    };
-    progress.complete(len + skipped)
+/// What every job has, whatever it returns: the handler it runs, its claim
+/// state, its arguments and its span.
+struct JobBase<A> {
+    route: Route,
+    progress: Progress,
+    args: A,
+    trace: JobTrace,
+}
+
+impl<A: Send + Sync + 'static> JobBase<A> {
+    fn new(route: Route, progress: Progress, args: A) -> Self {
+        JobBase {
+            trace: JobTrace::new(&route.name, progress.total(), progress.batching),
+            route,
+            progress,
+            args,
+        }
+    }
+
+    /// Runs `range` on `kernel`, recording a panic in `progress`. Returns
+    /// true when this call finished the job.
+    ///
+    /// # Safety
+    ///
+    /// As [`ErasedHandler::run`](crate::kernel::ErasedHandler::run), for
+    /// `output`; `range` must have been claimed from `progress`.
+    unsafe fn run(&self, kernel: &mut Kernel, range: Range<usize>, output: Output) -> bool {
+        let _span = self
+            .trace
+            .batch(&self.route.name, kernel.actor_index(), &range);
+        let len = range.len();
+        let batch = range.clone();
+        let handler = kernel.handler(self.route.handler);
+        // SAFETY: forwarded from the caller.
+        let outcome = unsafe { handler.run(&self.args, range, output) };
+        let skipped = match outcome {
+            Ok(()) => 0,
+            Err(panic) => self.progress.fail(batch, panic),
+        };
+        self.progress.complete(len + skipped)
+    }
+
+    /// The error reporting `panic` in this job.
+    fn error(&self, panic: ItemPanic) -> Error {
+        Error::HandlerPanicked {
+            job: self.route.name.to_string(),
+            item: panic.item,
+            message: panic.message,
+        }
+    }
 }
 
 /// A tracked job: results in item order, a callback on the master.
 pub(crate) struct TrackedJob<A, R, C> {
-    route: Route,
-    progress: Progress,
-    args: A,
+    base: JobBase<A>,
     /// Start of the result buffer; actors write disjoint claimed slots.
     slots: *mut R,
     /// The buffer's owner and the callback: master thread only.
     master: MasterOnly<Option<Completion<R, C>>>,
-    trace: JobTrace,
 }
 
 /// What the master takes out of a finished tracked job.
@@ -277,6 +297,7 @@ struct Completion<R, C> {
 
 impl<A, R, C> TrackedJob<A, R, C>
 where
+    A: Send + Sync + 'static,
     C: FnOnce(Result<Vec<R>, Error>),
 {
     /// A job over `total` items writing into `buffer` (capacity ≥ `total`,
@@ -291,35 +312,29 @@ where
         debug_assert!(buffer.capacity() >= progress.total() && buffer.is_empty());
         let mut buffer = ManuallyDrop::new(buffer);
         TrackedJob {
-            trace: JobTrace::new(&route.name, progress.total(), progress.batching),
             slots: buffer.as_mut_ptr(),
-            route,
-            progress,
-            args,
+            base: JobBase::new(route, progress, args),
             master: MasterOnly::new(Some(Completion { buffer, callback })),
         }
     }
 
     /// The results, or the failure, of a finished job.
     fn outcome(&self, mut buffer: Vec<R>) -> Result<Vec<R>, Error> {
-        let Some(panic) = self.progress.first_failure() else {
+        let progress = &self.base.progress;
+        let Some(panic) = progress.first_failure() else {
             // SAFETY: the job is done without failure, so every slot in
             // `0..total` was written exactly once (claims are disjoint and
             // cover `0..total`), and completion made the writes visible.
-            unsafe { buffer.set_len(self.progress.total()) };
+            unsafe { buffer.set_len(progress.total()) };
             return Ok(buffer);
         };
-        for written in self.progress.written_ranges() {
+        for written in progress.written_ranges() {
             // SAFETY: `written_ranges` are exactly the slots holding a
             // result after a failure (see `Progress::written_ranges`); each
             // is dropped once here and the buffer's length stays 0.
             unsafe { drop_slots(buffer.as_mut_ptr(), written) };
         }
-        Err(Error::HandlerPanicked {
-            job: self.route.name.to_string(),
-            item: panic.item,
-            message: panic.message,
-        })
+        Err(self.base.error(panic))
     }
 }
 
@@ -342,11 +357,11 @@ where
     C: FnOnce(Result<Vec<R>, Error>) + 'static,
 {
     fn progress(&self) -> &Progress {
-        &self.progress
+        &self.base.progress
     }
 
     fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
-        let output = if self.route.discard {
+        let output = if self.base.route.discard {
             Output::Discard
         } else {
             Output::Slots(self.slots.cast())
@@ -355,17 +370,7 @@ where
         // the handler returns `R`) with capacity ≥ `total` ≥ `range.end`;
         // `range` was claimed from this job, so no other actor writes it,
         // and the master reads the buffer only after completion.
-        unsafe {
-            run_range(
-                &self.progress,
-                &self.route,
-                &self.trace,
-                &self.args,
-                kernel,
-                range,
-                output,
-            )
-        }
+        unsafe { self.base.run(kernel, range, output) }
     }
 
     fn is_tracked(&self) -> bool {
@@ -404,19 +409,13 @@ impl<A, R, C> Drop for TrackedJob<A, R, C> {
 
 /// A detached job: no results, no callback.
 pub(crate) struct DetachedJob<A> {
-    route: Route,
-    progress: Progress,
-    args: A,
-    trace: JobTrace,
+    base: JobBase<A>,
 }
 
-impl<A> DetachedJob<A> {
+impl<A: Send + Sync + 'static> DetachedJob<A> {
     pub(crate) fn new(route: Route, progress: Progress, args: A) -> Self {
         DetachedJob {
-            trace: JobTrace::new(&route.name, progress.total(), progress.batching),
-            route,
-            progress,
-            args,
+            base: JobBase::new(route, progress, args),
         }
     }
 }
@@ -426,23 +425,13 @@ where
     A: Send + Sync + 'static,
 {
     fn progress(&self) -> &Progress {
-        &self.progress
+        &self.base.progress
     }
 
     fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
         // SAFETY: `Output::Discard` writes nothing; `range` was claimed from
         // this job.
-        unsafe {
-            run_range(
-                &self.progress,
-                &self.route,
-                &self.trace,
-                &self.args,
-                kernel,
-                range,
-                Output::Discard,
-            )
-        }
+        unsafe { self.base.run(kernel, range, Output::Discard) }
     }
 
     fn is_tracked(&self) -> bool {
@@ -452,14 +441,10 @@ where
     fn finish(&self) {}
 
     fn take_errors(&self) -> Vec<Error> {
-        self.progress
-            .take_failures()
+        let failures = self.base.progress.take_failures();
+        failures
             .into_iter()
-            .map(|panic| Error::HandlerPanicked {
-                job: self.route.name.to_string(),
-                item: panic.item,
-                message: panic.message,
-            })
+            .map(|panic| self.base.error(panic))
             .collect()
     }
 }
