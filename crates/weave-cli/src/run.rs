@@ -12,6 +12,15 @@ pub(crate) struct RunArgs {
     /// end (> 0; values above a year count as a year).
     #[arg(long, value_name = "SECONDS", default_value_t = weavekit_luau::DEFAULT_READY_TIMEOUT.as_secs_f64())]
     ready_timeout: f64,
+    /// Seconds one handler item may run before it is stopped and fails its
+    /// job (> 0; values above a year count as a year). Default: no limit.
+    #[arg(long, value_name = "SECONDS")]
+    job_timeout: Option<f64>,
+    /// The most memory each Luau VM (the master's and every actor's) may
+    /// hold, in bytes; past it an allocation is Luau's catchable "not enough
+    /// memory" error. Default: a quarter of the machine's memory.
+    #[arg(long, value_name = "BYTES")]
+    memory_limit: Option<u64>,
     /// The master script to run, then the extra words passed to it as `...`
     /// (taken as they are, even when they look like options of `weave`).
     #[arg(
@@ -41,11 +50,44 @@ fn parse_ready_timeout(seconds: f64) -> Result<Duration, String> {
         .min(MAX_READY_TIMEOUT))
 }
 
+/// `--job-timeout SECONDS`: a number > 0; anything over a year counts as a
+/// year.
+fn parse_job_timeout(seconds: f64) -> Result<Duration, String> {
+    parse_ready_timeout(seconds)
+        .map_err(|_| format!("--job-timeout must be a number of seconds > 0, got {seconds}"))
+}
+
+/// `--memory-limit BYTES`: at least 1 MiB (a VM needs that much to start).
+fn parse_memory_limit(bytes: u64) -> Result<usize, String> {
+    const MIN: u64 = 1 << 20;
+    if bytes < MIN {
+        return Err(format!(
+            "--memory-limit must be at least {MIN} bytes (1 MiB), got {bytes}"
+        ));
+    }
+    // Beyond what this machine can address: as good as no limit.
+    Ok(usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
 /// Runs `weave run`: success when the script, its tasks and its jobs ended
 /// without an uncaught error (each one is printed to stderr as it happens).
 pub(crate) fn main(args: RunArgs) -> ExitCode {
     let ready_timeout = match parse_ready_timeout(args.ready_timeout) {
         Ok(timeout) => timeout,
+        Err(message) => {
+            eprintln!("weave run: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let job_timeout = match args.job_timeout.map(parse_job_timeout).transpose() {
+        Ok(timeout) => timeout,
+        Err(message) => {
+            eprintln!("weave run: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let memory_limit = match args.memory_limit.map(parse_memory_limit).transpose() {
+        Ok(limit) => limit.unwrap_or_else(weavekit_luau::default_memory_limit),
         Err(message) => {
             eprintln!("weave run: {message}");
             return ExitCode::FAILURE;
@@ -57,6 +99,8 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
     };
     let report = weavekit_luau::Runner::new()
         .ready_timeout(ready_timeout)
+        .job_timeout(job_timeout)
+        .memory_limit(memory_limit)
         .run(PathBuf::from(script), words);
     if report.is_success() {
         ExitCode::SUCCESS
@@ -82,5 +126,15 @@ mod tests {
         for huge in [1e30, 1e300, f64::INFINITY, 365.0 * 24.0 * 3600.0 + 1.0] {
             assert_eq!(parse_ready_timeout(huge), Ok(MAX_READY_TIMEOUT));
         }
+    }
+
+    #[test]
+    fn job_timeout_and_memory_limit_are_checked() {
+        assert_eq!(parse_job_timeout(0.2), Ok(Duration::from_millis(200)));
+        let message = parse_job_timeout(0.0).unwrap_err();
+        assert!(message.starts_with("--job-timeout must be"), "{message}");
+        assert_eq!(parse_memory_limit(1 << 20), Ok(1 << 20));
+        let message = parse_memory_limit(1000).unwrap_err();
+        assert!(message.contains("at least 1048576 bytes"), "{message}");
     }
 }

@@ -31,6 +31,7 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue, VmState};
 use weavekit::Kernel;
 
+use crate::limits::{JobClock, Relief, ResultBudget};
 use crate::value::Value;
 use crate::vm::{self, describe_error, Config};
 
@@ -51,6 +52,8 @@ pub(crate) struct Args {
     pub(crate) discard: bool,
     /// The values, in order.
     pub(crate) values: Vec<Value>,
+    /// What the job's results may take, together.
+    pub(crate) results: ResultBudget,
 }
 
 /// Everything an actor needs to start: shared by all actors of a dispatcher.
@@ -66,6 +69,10 @@ pub(crate) struct WorkerSpec {
     pub(crate) config: Config,
     /// How long the script may take to call `kernel:Ready()` and end.
     pub(crate) ready_timeout: Duration,
+    /// How long one handler item may run (`None`: for ever).
+    pub(crate) job_timeout: Option<Duration>,
+    /// The most memory the actor's VM may hold, in bytes.
+    pub(crate) memory_limit: usize,
     /// The handlers each actor registered, by 0-based actor index, for
     /// messages: (name, detached), in registration order.
     pub(crate) handlers: Mutex<Vec<Vec<(String, bool)>>>,
@@ -138,6 +145,8 @@ struct Startup {
     display: String,
     /// Errors of spawned tasks (with tracebacks) since the last check.
     task_errors: RefCell<Vec<String>>,
+    /// The job timeout's clock of the handler item running.
+    job: JobClock,
 }
 
 impl Startup {
@@ -198,6 +207,7 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         timeout: spec.ready_timeout,
         display: spec.display.clone(),
         task_errors: RefCell::new(Vec::new()),
+        job: JobClock::new(spec.job_timeout),
     });
     let lua = vm::create(&spec.config, "actor", ACTOR_LIBRARY, |lua, host| {
         install(lua, host, kernel, &startup)
@@ -208,6 +218,7 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
             describe_error(&e)
         )
     })?;
+    set_memory_limit(&lua, spec.memory_limit)?;
 
     // The ready timeout, until the script ends (also after `kernel:Ready()`):
     // Luau calls the interrupt at function calls and loop back-edges, so
@@ -229,6 +240,7 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
     .and_then(|script| script.call::<()>(()));
     lua.remove_interrupt();
     startup.ended.set(true);
+    watch_items(&lua, &startup);
     if startup.expired.get() {
         // Whatever error the timeout caused (the script may even have caught
         // it), the cause to report is the timeout.
@@ -269,7 +281,9 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         handlers[index] = names;
     }
     let actor = Rc::new(ActorVm {
+        relief: Relief::new(spec.memory_limit),
         lua,
+        memory_limit: spec.memory_limit,
         cache: RefCell::new(Vec::new()),
         state: Rc::clone(&startup),
     });
@@ -293,9 +307,11 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
                         // A detached dispatch: the core drops the result.
                         return Ok(Value::Nil);
                     }
-                    Value::encode(&value).map_err(|refusal| {
+                    let value = Value::encode(&value).map_err(|refusal| {
                         refusal.describe("the result", "sent back to the master")
-                    })
+                    })?;
+                    args.results.take(value.size())?;
+                    Ok(value)
                 });
                 match result {
                     Ok(value) => value,
@@ -305,6 +321,26 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The VM's memory limit: past it an allocation raises Luau's "not enough
+/// memory" error instead of aborting the process.
+fn set_memory_limit(lua: &Lua, bytes: usize) -> Result<(), String> {
+    lua.set_memory_limit(bytes)
+        .map(drop)
+        .map_err(|e| format!("could not set the actor's memory limit: {e}"))
+}
+
+/// With a job timeout, the interrupt that stops a handler item out of time
+/// (Luau calls it at function calls and loop back-edges).
+fn watch_items(lua: &Lua, state: &Rc<Startup>) {
+    if state.job.is_limited() {
+        let watch = Rc::clone(state);
+        lua.set_interrupt(move |_| {
+            watch.job.check(Instant::now())?;
+            Ok(VmState::Continue)
+        });
+    }
 }
 
 /// The actor's primitives: registration, readiness, blocking sleep.
@@ -379,6 +415,11 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
                     return Err(state.expire());
                 }
             }
+            // While a handler item runs, a sleep may not outlast its time.
+            if let Err(left) = state.job.sleep_limit(start, duration) {
+                std::thread::sleep(left);
+                return Err(state.job.expire());
+            }
             std::thread::sleep(duration);
             Ok(start.elapsed().as_secs_f64())
         })?,
@@ -389,6 +430,10 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
 /// An actor's VM once the worker script has ended: what handlers need.
 struct ActorVm {
     lua: Lua,
+    /// Collects garbage between items when the VM nears its memory limit.
+    relief: Relief,
+    /// The VM's memory limit, for messages.
+    memory_limit: usize,
     /// Recently decoded argument lists, by dispatch sequence number.
     cache: RefCell<Vec<(u64, Rc<MultiValue>)>>,
     /// Where `task.spawn` records the errors of the tasks it ran.
@@ -406,14 +451,38 @@ impl ActorVm {
                 describe_error(&e)
             )
         })?;
-        let result = handler
-            .call::<LuaValue>((index + 1, &*arguments))
-            .map_err(|e| describe_error(&e));
+        // Garbage left by an earlier item that ran out of memory would make
+        // this one fail too.
+        self.relief
+            .relieve(&self.lua)
+            .map_err(|e| self.describe_handler_error(&e))?;
+        self.state.job.start();
+        let result = handler.call::<LuaValue>((index + 1, &*arguments));
+        if self.state.job.stop() {
+            // Whatever error the timeout caused (the handler may even have
+            // caught it), the cause to report is the timeout.
+            self.state.task_errors.take();
+            return Err(self.state.job.message());
+        }
+        let result = result.map_err(|e| self.describe_handler_error(&e));
         match self.state.take_task_errors() {
             Some(error) if result.is_ok() => Err(format!(
                 "a task spawned by the handler raised an error: {error}"
             )),
             _ => result,
+        }
+    }
+
+    /// A handler's error as the callback shows it; running out of memory
+    /// also names the limit.
+    fn describe_handler_error(&self, error: &mlua::Error) -> String {
+        let message = describe_error(error);
+        match error {
+            mlua::Error::MemoryError(_) => format!(
+                "{message} (the actor's Luau VM reached its memory limit of {} bytes)",
+                self.memory_limit
+            ),
+            _ => message,
         }
     }
 

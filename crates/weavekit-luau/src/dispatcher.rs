@@ -19,6 +19,7 @@ use mlua::{Function, Lua, MultiValue, Table, UserData, Value as LuaValue};
 use weavekit::{DispatchHandle, Dispatcher, Error};
 
 use crate::actor::{self, Args, WorkerSpec};
+use crate::limits::{self, ResultBudget};
 use crate::value::Value;
 use crate::vm::{self, describe_error, type_name, Config, Source};
 
@@ -180,6 +181,7 @@ pub(crate) fn create(
         }
     };
     let ready_timeout = ready_timeout(&options, config.ready_timeout)?;
+    let (job_timeout, memory_limit) = limit_options(&options, config)?;
 
     // Read and compile the worker script once, here: a missing file or a
     // syntax error is reported before any actor starts.
@@ -196,6 +198,8 @@ pub(crate) fn create(
         native: source.native,
         config: config.clone(),
         ready_timeout,
+        job_timeout,
+        memory_limit,
         handlers: Mutex::new(vec![Vec::new(); actor_count]),
     });
 
@@ -210,6 +214,20 @@ pub(crate) fn create(
         spec,
         completions: Rc::clone(completions),
     }))
+}
+
+/// The `jobTimeout` and `memoryLimit` options, or the run's defaults; a
+/// key that is no option is refused.
+fn limit_options(options: &LuaValue, config: &Config) -> Result<(Option<Duration>, usize), String> {
+    let LuaValue::Table(table) = options else {
+        // Nil, or refused by `ready_timeout` already.
+        return Ok((config.job_timeout, config.memory_limit));
+    };
+    limits::check_option_keys(table)?;
+    Ok((
+        limits::job_timeout_option(table, config.job_timeout)?,
+        limits::memory_limit_option(table, config.memory_limit)?,
+    ))
 }
 
 /// The `readyTimeout` option (seconds), or the run's default.
@@ -386,15 +404,7 @@ fn dispatch_checked(
             ))
         }
     };
-    let thread_count = match whole(&count) {
-        Some(n) if n >= 0.0 => n as usize,
-        _ => {
-            return Err(format!(
-                "argument #2 (threadCount) must be a whole number >= 0, got {}",
-                shown(&count)
-            ))
-        }
-    };
+    let thread_count = limits::item_count(&count, mode.tracked())?;
     let callback = match (mode.tracked(), callback) {
         (false, _) => None,
         (true, LuaValue::Function(f)) => Some(f),
@@ -431,6 +441,7 @@ fn dispatch_checked(
         seq: NEXT_DISPATCH.fetch_add(1, Ordering::Relaxed),
         discard: !mode.tracked(),
         values,
+        results: ResultBudget::new(slot.spec.config.memory_limit),
     };
 
     let handle = &slot.handle;

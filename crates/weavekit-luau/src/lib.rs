@@ -35,6 +35,7 @@
 
 mod actor;
 mod dispatcher;
+mod limits;
 mod master;
 mod output;
 mod scheduler;
@@ -47,6 +48,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use output::{Output, Transcript};
+
+pub use limits::default_memory_limit;
 
 /// The default time a worker script has to call `kernel:Ready()` and end.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,6 +72,8 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct Runner {
     ready_timeout: Duration,
+    job_timeout: Option<Duration>,
+    memory_limit: usize,
     capture: bool,
 }
 
@@ -80,12 +85,57 @@ impl Default for Runner {
 
 impl Runner {
     /// A runner that prints to the process's stdout and stderr, with the
-    /// default ready timeout ([`DEFAULT_READY_TIMEOUT`]).
+    /// default ready timeout ([`DEFAULT_READY_TIMEOUT`]), no job timeout,
+    /// and the default memory limit ([`default_memory_limit`]).
     pub fn new() -> Runner {
         Runner {
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            job_timeout: None,
+            memory_limit: default_memory_limit(),
             capture: false,
         }
+    }
+
+    /// How long one handler item may run: past it the item is stopped and
+    /// fails its job (the callback's `err` names the job, the item and the
+    /// timeout), and the actor serves the next item. `None` (the default)
+    /// lets items run for ever. A script may override it per dispatcher
+    /// with `weave.dispatcher.new(n, path, { jobTimeout = seconds })`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weavekit_luau::Runner;
+    ///
+    /// let runner = Runner::new().job_timeout(Some(Duration::from_secs(30)));
+    /// # let _ = runner;
+    /// ```
+    #[must_use]
+    pub fn job_timeout(mut self, timeout: Option<Duration>) -> Runner {
+        self.job_timeout = timeout;
+        self
+    }
+
+    /// The most memory each Luau VM (the master's and every actor's) may
+    /// hold, in bytes. Past it an allocation raises Luau's catchable "not
+    /// enough memory" error in that VM, and a tracked job whose results
+    /// would take more than the master's limit fails. Limits below 1 MiB
+    /// count as 1 MiB. A script may override it for a dispatcher's actors
+    /// with `weave.dispatcher.new(n, path, { memoryLimit = bytes })`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit_luau::Runner;
+    ///
+    /// let runner = Runner::new().memory_limit(512 << 20);
+    /// # let _ = runner;
+    /// ```
+    #[must_use]
+    pub fn memory_limit(mut self, bytes: usize) -> Runner {
+        self.memory_limit = bytes.max(limits::MIN_MEMORY_LIMIT);
+        self
     }
 
     /// How long each actor's worker script may run before it must have
@@ -122,6 +172,8 @@ impl Runner {
         let config = vm::Config {
             output: output.clone(),
             ready_timeout: self.ready_timeout,
+            job_timeout: self.job_timeout,
+            memory_limit: self.memory_limit,
         };
         let script = script.as_ref();
         let errors =

@@ -101,6 +101,11 @@ impl Master {
                 ))
             }
         };
+        // Past the limit, an allocation raises "not enough memory" (which
+        // `pcall` catches) instead of aborting the process.
+        if let Err(error) = lua.set_memory_limit(self.config.memory_limit) {
+            return self.report(format!("could not set the memory limit: {error}"));
+        }
         if let Err(message) = self.start(&lua, script, args) {
             self.report(message);
         }
@@ -268,15 +273,21 @@ impl Master {
             job,
             result,
         } = completion;
-        let (buf, err) = match result {
-            Ok(results) => (
-                LuaValue::Table(dispatcher::results_table(lua, &results)?),
-                LuaValue::Nil,
-            ),
-            Err(error) => (
-                LuaValue::Nil,
-                LuaValue::String(lua.create_string(describe_job_error(&job, &error))?),
-            ),
+        let outcome = match result {
+            Ok(results) => dispatcher::results_table(lua, &results).map_err(|error| {
+                // Results that do not fit in the master's VM fail the job.
+                format!(
+                    "job \"{job}\" failed: its results could not be copied into the master \
+                     (memory limit {} bytes): {}",
+                    self.config.memory_limit,
+                    describe_error(&error)
+                )
+            }),
+            Err(error) => Err(describe_job_error(&job, &error)),
+        };
+        let (buf, err) = match outcome {
+            Ok(table) => (LuaValue::Table(table), LuaValue::Nil),
+            Err(message) => (LuaValue::Nil, LuaValue::String(lua.create_string(message)?)),
         };
         let thread = lua.create_thread(callback)?;
         self.resume(&thread, MultiValue::from_vec(vec![buf, err]));

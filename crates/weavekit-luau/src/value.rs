@@ -28,7 +28,8 @@ pub(crate) enum Value {
     Nil,
     /// `true` or `false`.
     Boolean(bool),
-    /// A number (Luau has only doubles).
+    /// A number (a double; Luau `integer` values become doubles, see
+    /// the crate's README, "Limits and failures").
     Number(f64),
     /// A string: bytes, not necessarily UTF-8.
     String(Box<[u8]>),
@@ -144,6 +145,23 @@ impl Value {
             Value::Buffer(bytes) => LuaValue::Buffer(lua.create_buffer(bytes)?),
             Value::Table(table) => LuaValue::Table(table.decode(lua)?),
         })
+    }
+}
+
+impl Value {
+    /// About how many bytes the value takes once decoded in a VM: what a
+    /// job's results are counted by against the master's memory limit.
+    pub(crate) fn size(&self) -> usize {
+        const SLOT: usize = 16;
+        match self {
+            Value::String(bytes) | Value::Buffer(bytes) => SLOT + bytes.len(),
+            Value::Table(table) => {
+                let array: usize = table.array.iter().map(Value::size).sum();
+                let map: usize = table.map.iter().map(|(k, v)| k.size() + v.size()).sum();
+                SLOT + array + map
+            }
+            _ => SLOT,
+        }
     }
 }
 

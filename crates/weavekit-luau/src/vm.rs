@@ -29,6 +29,10 @@ pub(crate) struct Config {
     pub(crate) output: Output,
     /// How long a worker script may take to call `kernel:Ready()`.
     pub(crate) ready_timeout: Duration,
+    /// How long one handler item may run (`None`: for ever).
+    pub(crate) job_timeout: Option<Duration>,
+    /// The most memory one VM may hold, in bytes.
+    pub(crate) memory_limit: usize,
 }
 
 /// A script read from disk, ready to compile.
@@ -45,8 +49,9 @@ pub(crate) struct Source {
 impl Source {
     /// Reads the script at `path`.
     pub(crate) fn read(path: &Path) -> Result<Source, String> {
-        let text = std::fs::read(path)
+        let mut text = std::fs::read(path)
             .map_err(|e| format!("cannot read the script {}: {e}", path.display()))?;
+        skip_preamble(&mut text);
         Ok(Source {
             display: path.display().to_string(),
             native: has_native_directive(&text),
@@ -57,6 +62,19 @@ impl Source {
     /// The chunk name Luau shows in messages: `@path`.
     pub(crate) fn chunk_name(&self) -> String {
         format!("@{}", self.display)
+    }
+}
+
+/// Removes what Luau's compiler would reject at the very start of a script
+/// file but its CLI accepts: a UTF-8 byte-order mark, then a `#!` line
+/// (whose text goes, its line break stays, so line numbers do not move).
+pub(crate) fn skip_preamble(text: &mut Vec<u8>) {
+    if text.starts_with(b"\xEF\xBB\xBF") {
+        text.drain(..3);
+    }
+    if text.starts_with(b"#!") {
+        let end = text.iter().position(|&b| b == b'\n').unwrap_or(text.len());
+        text.drain(..end);
     }
 }
 
@@ -380,6 +398,22 @@ mod tests {
         ));
         assert!(!has_native_directive(b"local x = 1\n--!native\n"));
         assert!(!has_native_directive(b"--!nativeish\n"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_a_shebang_line_are_skipped() {
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"\xEF\xBB\xBFprint(1)", b"print(1)"),
+            (b"#!/usr/bin/env weave run\nprint(1)", b"\nprint(1)"),
+            (b"\xEF\xBB\xBF#!weave\r\n--!native\n", b"\n--!native\n"),
+            (b"#!only", b""),
+            (b"print('#!')", b"print('#!')"),
+        ];
+        for (input, expected) in cases {
+            let mut text = input.to_vec();
+            skip_preamble(&mut text);
+            assert_eq!(text, expected, "{:?}", String::from_utf8_lossy(input));
+        }
     }
 
     #[test]

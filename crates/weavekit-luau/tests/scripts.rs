@@ -258,3 +258,73 @@ fn errors_in_tasks_spawned_on_an_actor_are_uncaught_errors_of_the_item() {
     assert!(report.stderr().contains(error.as_str()));
     assert!(!report.is_success());
 }
+
+/// Issue 8, item 1: a runaway handler is stopped by the job timeout; a
+/// detached one is reported as an uncaught error of the run.
+#[test]
+fn a_runaway_handler_is_stopped_by_the_job_timeout() {
+    let report = run_with("job_timeout.luau", &[]);
+    assert!(
+        report
+            .stdout()
+            .lines()
+            .any(|line| line == "PASS job_timeout"),
+        "errors: {:?}\nstdout:\n{}",
+        report.errors(),
+        report.stdout()
+    );
+    match report.errors() {
+        [only] => {
+            assert!(
+                only.contains("detached job \"spinDetached\"") && only.contains("job timeout"),
+                "{only}"
+            );
+        }
+        other => panic!("expected one uncaught error, got {other:?}"),
+    }
+}
+
+/// The runner's job timeout applies to dispatchers without the option.
+#[test]
+fn the_runners_job_timeout_is_the_default() {
+    let report = Runner::new()
+        .capture_output(true)
+        .job_timeout(Some(Duration::from_millis(200)))
+        .run(script("job_timeout_default.luau"), &[]);
+    assert!(report.is_success(), "{:?}", report.errors());
+    assert!(report.stdout().contains("PASS job_timeout_default"));
+}
+
+/// Issue 8, item 2: running out of memory is a catchable error, in the
+/// master, in a handler, and for results too big for the master.
+#[test]
+fn running_out_of_memory_is_an_error_not_an_abort() {
+    let report = Runner::new()
+        .capture_output(true)
+        .memory_limit(64 << 20)
+        .run(script("memory.luau"), &[]);
+    assert!(
+        report.is_success(),
+        "{}\n--- stdout:\n{}",
+        report.errors().join("\n"),
+        report.stdout()
+    );
+    assert!(report.stdout().contains("PASS memory"));
+}
+
+/// Issue 8, item 2, in the master: `pcall` catches running out of memory.
+#[test]
+fn the_master_catches_running_out_of_memory() {
+    let report = Runner::new()
+        .capture_output(true)
+        .memory_limit(64 << 20)
+        .run(script("memory_master.luau"), &[]);
+    assert!(report.is_success(), "{}", report.errors().join("\n"));
+    assert!(report.stdout().contains("PASS memory_master"));
+}
+
+/// Issue 8, item 3.
+#[test]
+fn counts_a_luau_table_cannot_hold_are_refused() {
+    passes("counts.luau");
+}
