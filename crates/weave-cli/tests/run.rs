@@ -79,3 +79,64 @@ fn print_writes_luau_strings_byte_for_byte() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(output.stdout, b"\xff\x00ab\n");
 }
+
+/// The Luau host's test scripts (workers and libraries live beside them).
+fn host_script(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../weavekit-luau/tests/luau")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Issue 8, item 1: `--job-timeout` stops a runaway handler; the run ends
+/// with success when the script handles the job's error.
+#[test]
+fn job_timeout_stops_a_runaway_handler() {
+    let script = host_script("job_timeout_default.luau");
+    let output = weave(&["run", "--job-timeout", "0.2", &script]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(lines(&output), ["PASS job_timeout_default"]);
+    for bad in ["0", "-1", "nan"] {
+        let output = weave(&["run", "--job-timeout", bad, &script]);
+        assert!(!output.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--job-timeout must be"), "{bad}: {stderr}");
+    }
+}
+
+/// Issue 8, item 2: with `--memory-limit`, running out of memory in the
+/// master is an error `pcall` catches (exit 0), and uncaught it is an error
+/// of the run (exit 1), never an abort.
+#[test]
+fn memory_limit_makes_running_out_of_memory_an_error() {
+    let limit = (64u32 << 20).to_string();
+    let caught = weave(&[
+        "run",
+        "--memory-limit",
+        &limit,
+        &host_script("memory_master.luau"),
+    ]);
+    assert!(caught.status.success(), "{caught:?}");
+    assert_eq!(lines(&caught), ["PASS memory_master"]);
+
+    let path = std::env::temp_dir().join(format!("weave-run-oom-{}.luau", std::process::id()));
+    std::fs::write(
+        &path,
+        "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end\n",
+    )
+    .unwrap();
+    let uncaught = weave(&["run", "--memory-limit", &limit, path.to_str().unwrap()]);
+    assert_eq!(uncaught.status.code(), Some(1), "{uncaught:?}");
+    let stderr = String::from_utf8_lossy(&uncaught.stderr);
+    assert!(stderr.contains("not enough memory"), "{stderr}");
+
+    let small = weave(&["run", "--memory-limit", "1000", path.to_str().unwrap()]);
+    assert!(!small.status.success());
+    let stderr = String::from_utf8_lossy(&small.stderr);
+    assert!(
+        stderr.contains("--memory-limit must be at least"),
+        "{stderr}"
+    );
+}

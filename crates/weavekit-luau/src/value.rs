@@ -319,4 +319,147 @@ mod tests {
             "r holds a table with a metatable at [1], which cannot be sent"
         );
     }
+
+    /// A small deterministic generator (xorshift64*), so the fuzz cases
+    /// below are the same on every run and need no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A random value of every kind that may cross, nested up to `depth`;
+    /// with `hostile`, also kinds that are refused, cycles and deep nests.
+    fn arbitrary(lua: &Lua, rng: &mut Rng, depth: usize, hostile: bool) -> LuaValue {
+        let kinds = if hostile { 12 } else { 8 };
+        match rng.below(kinds) {
+            0 => LuaValue::Nil,
+            1 => LuaValue::Boolean(rng.below(2) == 1),
+            2 => {
+                let specials = [
+                    0.0,
+                    -0.0,
+                    f64::NAN,
+                    f64::INFINITY,
+                    -1e300,
+                    2f64.powi(53) + 2.0,
+                ];
+                if rng.below(3) == 0 {
+                    LuaValue::Number(specials[rng.below(specials.len() as u64) as usize])
+                } else {
+                    LuaValue::Number(f64::from_bits(rng.next()))
+                }
+            }
+            3 => {
+                let bytes: Vec<u8> = (0..rng.below(12)).map(|_| rng.next() as u8).collect();
+                LuaValue::String(lua.create_string(bytes).unwrap())
+            }
+            4 => LuaValue::Vector(mlua::Vector::new(
+                rng.next() as f32,
+                -1.5,
+                f32::from_bits(rng.next() as u32),
+            )),
+            5 => {
+                let bytes: Vec<u8> = (0..rng.below(8)).map(|_| rng.next() as u8).collect();
+                LuaValue::Buffer(lua.create_buffer(bytes).unwrap())
+            }
+            8 => LuaValue::Function(lua.create_function(|_, ()| Ok(())).unwrap()),
+            9 => {
+                let t = lua.create_table().unwrap();
+                t.set_metatable(Some(lua.create_table().unwrap())).unwrap();
+                LuaValue::Table(t)
+            }
+            10 => {
+                let t = lua.create_table().unwrap();
+                t.raw_set("self", &t).unwrap();
+                LuaValue::Table(t)
+            }
+            11 => {
+                // Deeper than MAX_DEPTH.
+                let mut value = LuaValue::Boolean(true);
+                for _ in 0..=MAX_DEPTH + rng.below(5) as usize {
+                    let t = lua.create_table().unwrap();
+                    t.raw_seti(1, value).unwrap();
+                    value = LuaValue::Table(t);
+                }
+                value
+            }
+            _ if depth == 0 => LuaValue::Integer(rng.below(1000) as i64),
+            _ => {
+                let t = lua.create_table().unwrap();
+                for _ in 0..rng.below(6) {
+                    let key = match rng.below(3) {
+                        0 => LuaValue::Integer(1 + rng.below(8) as i64),
+                        _ => arbitrary(lua, rng, 0, false),
+                    };
+                    let value = arbitrary(lua, rng, depth - 1, hostile);
+                    // NaN and nil keys cannot be set: skip them.
+                    let _ = t.raw_set(key, value);
+                }
+                LuaValue::Table(t)
+            }
+        }
+    }
+
+    /// A canonical text of a value: map entries sorted, NaN by its bits, so
+    /// that equal values (whatever Luau's iteration order) give equal texts.
+    fn canonical(value: &Value) -> String {
+        match value {
+            Value::Number(n) => format!("n{:x}", n.to_bits()),
+            Value::Table(table) => {
+                let array: Vec<String> = table.array.iter().map(canonical).collect();
+                let mut map: Vec<String> = table
+                    .map
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", canonical(k), canonical(v)))
+                    .collect();
+                map.sort();
+                format!("{{[{}] {}}}", array.join(","), map.join(","))
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// Encode/decode round trips of arbitrary nested values in a second VM
+    /// give the same value; refusals never panic. A fixed number of cases
+    /// (a bounded fuzz run in every `cargo test`).
+    #[test]
+    fn arbitrary_values_round_trip_and_refusals_never_panic() {
+        let (source, destination) = (Lua::new(), Lua::new());
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut crossed, mut refused) = (0, 0);
+        for case in 0..2000 {
+            let hostile = case % 2 == 1;
+            let value = arbitrary(&source, &mut rng, 4, hostile);
+            match Value::encode(&value) {
+                Ok(encoded) => {
+                    let decoded = encoded.decode(&destination).unwrap();
+                    let again = Value::encode(&decoded).unwrap();
+                    assert_eq!(canonical(&encoded), canonical(&again), "case {case}");
+                    crossed += 1;
+                }
+                Err(refusal) => {
+                    let message = refusal.describe("argument #5", "sent to an actor");
+                    assert!(
+                        message.starts_with("argument #5 "),
+                        "case {case}: {message}"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+        assert!(
+            crossed > 500 && refused > 200,
+            "{crossed} crossed, {refused} refused"
+        );
+    }
 }

@@ -328,3 +328,15 @@ fn the_master_catches_running_out_of_memory() {
 fn counts_a_luau_table_cannot_hold_are_refused() {
     passes("counts.luau");
 }
+
+/// Issue 8, item 5.
+#[test]
+fn a_byte_order_mark_and_a_shebang_line_are_skipped() {
+    passes("preamble.luau");
+}
+
+/// Issue 8, item 7.
+#[test]
+fn diagnostics_name_the_problem_and_the_scripts_line() {
+    passes("diagnostics.luau");
+}
