@@ -340,3 +340,9 @@ fn a_byte_order_mark_and_a_shebang_line_are_skipped() {
 fn diagnostics_name_the_problem_and_the_scripts_line() {
     passes("diagnostics.luau");
 }
+
+/// Issue 8, item 6: what a callback suspended across `Destroy` sees.
+#[test]
+fn a_callback_suspended_across_destroy_gets_a_clear_error() {
+    passes("destroy_suspended.luau");
+}
