@@ -28,11 +28,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue, VmState};
+use mlua::{Function, Lua, Table, Value as LuaValue, VmState};
 use weavekit::Kernel;
 
 use crate::limits::{JobClock, Relief, ResultBudget};
-use crate::value::Value;
+use crate::value::{Arguments, Value};
 use crate::vm::{self, describe_error, Config};
 
 /// The actor role's Luau library.
@@ -435,7 +435,7 @@ struct ActorVm {
     /// The VM's memory limit, for messages.
     memory_limit: usize,
     /// Recently decoded argument lists, by dispatch sequence number.
-    cache: RefCell<Vec<(u64, Rc<MultiValue>)>>,
+    cache: RefCell<Vec<(u64, Rc<Arguments>)>>,
     /// Where `task.spawn` records the errors of the tasks it ran.
     state: Rc<Startup>,
 }
@@ -457,7 +457,7 @@ impl ActorVm {
             .relieve(&self.lua)
             .map_err(|e| self.describe_handler_error(&e))?;
         self.state.job.start();
-        let result = handler.call::<LuaValue>((index + 1, &*arguments));
+        let result = arguments.call(&self.lua, handler, index + 1);
         if self.state.job.stop() {
             // Whatever error the timeout caused (the handler may even have
             // caught it), the cause to report is the timeout.
@@ -487,7 +487,7 @@ impl ActorVm {
     }
 
     /// The job's extra arguments in this VM, decoded once per job.
-    fn arguments(&self, args: &Args) -> mlua::Result<Rc<MultiValue>> {
+    fn arguments(&self, args: &Args) -> mlua::Result<Rc<Arguments>> {
         let cached = self
             .cache
             .borrow()
@@ -497,12 +497,7 @@ impl ActorVm {
         if let Some(values) = cached {
             return Ok(values);
         }
-        let values = args
-            .values
-            .iter()
-            .map(|value| value.decode(&self.lua))
-            .collect::<mlua::Result<Vec<_>>>()?;
-        let values = Rc::new(MultiValue::from_vec(values));
+        let values = Rc::new(Arguments::decode(&self.lua, &args.values)?);
         let mut cache = self.cache.borrow_mut();
         if cache.len() == CACHED_ARGUMENT_LISTS {
             cache.remove(0);

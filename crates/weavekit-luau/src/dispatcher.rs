@@ -517,8 +517,10 @@ pub(crate) fn describe_job_error(job: &str, error: &Error) -> String {
 pub(crate) fn results_table(lua: &Lua, results: &[Value]) -> mlua::Result<Table> {
     let table = lua.create_table_with_capacity(results.len(), 0)?;
     for (index, value) in results.iter().enumerate() {
-        if !matches!(value, Value::Nil) {
-            table.raw_seti(index + 1, value.decode(lua)?)?;
+        match value {
+            Value::Nil => {}
+            Value::Integer(_) => value.store(lua, &table, &Value::Number((index + 1) as f64))?,
+            _ => table.raw_seti(index + 1, value.decode(lua)?)?,
         }
     }
     Ok(table)

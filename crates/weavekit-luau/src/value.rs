@@ -28,9 +28,13 @@ pub(crate) enum Value {
     Nil,
     /// `true` or `false`.
     Boolean(bool),
-    /// A number (a double; Luau `integer` values become doubles, see
-    /// the crate's README, "Limits and failures").
+    /// A number (a double).
     Number(f64),
+    /// A Luau `integer` whose value no double holds exactly. mlua shows a
+    /// Luau `integer` and a whole double alike (`LuaValue::Integer`), and
+    /// pushes both as doubles: so integers a double holds exactly cross as
+    /// numbers (same value), and these are built in Luau ([`Value::store`]).
+    Integer(i64),
     /// A string: bytes, not necessarily UTF-8.
     String(Box<[u8]>),
     /// A Luau `vector` (three components).
@@ -140,6 +144,8 @@ impl Value {
             Value::Nil => LuaValue::Nil,
             Value::Boolean(b) => LuaValue::Boolean(*b),
             Value::Number(n) => LuaValue::Number(*n),
+            // Only as a last resort: callers store integers with `store`.
+            Value::Integer(i) => LuaValue::Number(*i as f64),
             Value::String(bytes) => LuaValue::String(lua.create_string(bytes)?),
             Value::Vector([x, y, z]) => LuaValue::Vector(mlua::Vector::new(*x, *y, *z)),
             Value::Buffer(bytes) => LuaValue::Buffer(lua.create_buffer(bytes)?),
@@ -148,7 +154,136 @@ impl Value {
     }
 }
 
+/// A number as mlua shows it: a double holding `i` exactly crosses as a
+/// number (nothing is lost); any other can only be a Luau `integer`.
+fn encode_integer(i: i64) -> Value {
+    let double = i as f64;
+    // `double as i64` saturates, so i64::MAX (whose double is 2^63) is
+    // told apart by the second comparison.
+    if double as i64 == i && double < 9_223_372_036_854_775_808.0 {
+        Value::Number(double)
+    } else {
+        Value::Integer(i)
+    }
+}
+
+/// The Luau function that stores `v` at `k` of `t`, turning either from its
+/// decimal text into a Luau `integer` first: mlua cannot push one.
+fn integer_store(lua: &Lua) -> mlua::Result<mlua::Function> {
+    const NAME: &str = "weave.value.store";
+    if let Some(store) = lua.named_registry_value::<Option<mlua::Function>>(NAME)? {
+        return Ok(store);
+    }
+    let store: mlua::Function = lua
+        .load(
+            "local fromstring = integer.fromstring
+             return function(t, k, v, kInteger, vInteger)
+                 if kInteger then k = fromstring(k) end
+                 if vInteger then v = fromstring(v) end
+                 rawset(t, k, v)
+             end",
+        )
+        .set_name("=weave/value")
+        .eval()?;
+    lua.set_named_registry_value(NAME, &store)?;
+    Ok(store)
+}
+
+/// The extra arguments of a job, decoded into an actor's VM: as values, or
+/// packed in a table when one of them is a Luau `integer` (which mlua
+/// cannot pass as an argument; Luau unpacks the table, see [`Arguments::call`]).
+#[derive(Debug)]
+pub(crate) enum Arguments {
+    /// Ready to pass.
+    Values(mlua::MultiValue),
+    /// `{n = count, ...}`, built in Luau.
+    Packed(LuaTable),
+}
+
+impl Arguments {
+    /// Decodes `values` into `lua`.
+    pub(crate) fn decode(lua: &Lua, values: &[Value]) -> mlua::Result<Arguments> {
+        if !values.iter().any(Value::is_integer) {
+            let values = values
+                .iter()
+                .map(|value| value.decode(lua))
+                .collect::<mlua::Result<Vec<_>>>()?;
+            return Ok(Arguments::Values(mlua::MultiValue::from_vec(values)));
+        }
+        let packed = lua.create_table_with_capacity(values.len(), 1)?;
+        packed.raw_set("n", values.len())?;
+        for (index, value) in values.iter().enumerate() {
+            value.store(lua, &packed, &Value::Number((index + 1) as f64))?;
+        }
+        Ok(Arguments::Packed(packed))
+    }
+
+    /// Calls `handler(id, ...)` with these arguments.
+    pub(crate) fn call(
+        &self,
+        lua: &Lua,
+        handler: &mlua::Function,
+        id: usize,
+    ) -> mlua::Result<LuaValue> {
+        match self {
+            Arguments::Values(values) => handler.call((id, values)),
+            Arguments::Packed(packed) => {
+                const NAME: &str = "weave.value.unpack";
+                let unpack = match lua.named_registry_value::<Option<mlua::Function>>(NAME)? {
+                    Some(unpack) => unpack,
+                    None => {
+                        let unpack: mlua::Function = lua
+                            .load(
+                                "local unpack = table.unpack
+                                 return function(handler, id, packed)
+                                     return handler(id, unpack(packed, 1, packed.n))
+                                 end",
+                            )
+                            .set_name("=weave/value")
+                            .eval()?;
+                        lua.set_named_registry_value(NAME, &unpack)?;
+                        unpack
+                    }
+                };
+                unpack.call((handler, id, packed))
+            }
+        }
+    }
+}
+
 impl Value {
+    /// Whether the value is a Luau `integer`, which only [`Value::store`]
+    /// can build.
+    pub(crate) fn is_integer(&self) -> bool {
+        matches!(self, Value::Integer(_))
+    }
+
+    /// Stores the value at `key` of `table` (a raw set; `Nil` stores
+    /// nothing): the way to build a Luau `integer`.
+    pub(crate) fn store(&self, lua: &Lua, table: &LuaTable, key: &Value) -> mlua::Result<()> {
+        match (key, self) {
+            (_, Value::Nil) => Ok(()),
+            (Value::Integer(_), _) | (_, Value::Integer(_)) => {
+                let text = |value: &Value| -> mlua::Result<LuaValue> {
+                    match value {
+                        Value::Integer(i) => {
+                            Ok(LuaValue::String(lua.create_string(i.to_string())?))
+                        }
+                        other => other.decode(lua),
+                    }
+                };
+                integer_store(lua)?.call::<()>((
+                    table,
+                    text(key)?,
+                    text(self)?,
+                    key.is_integer(),
+                    self.is_integer(),
+                ))
+            }
+            _ => table.raw_set(key.decode(lua)?, self.decode(lua)?),
+        }
+    }
+
     /// About how many bytes the value takes once decoded in a VM: what a
     /// job's results are counted by against the master's memory limit.
     pub(crate) fn size(&self) -> usize {
@@ -169,12 +304,16 @@ impl Table {
     fn decode(&self, lua: &Lua) -> mlua::Result<LuaTable> {
         let table = lua.create_table_with_capacity(self.array.len(), self.map.len())?;
         for (index, value) in self.array.iter().enumerate() {
-            if !matches!(value, Value::Nil) {
-                table.raw_seti(index + 1, value.decode(lua)?)?;
+            match value {
+                Value::Nil => {}
+                Value::Integer(_) => {
+                    value.store(lua, &table, &Value::Number((index + 1) as f64))?
+                }
+                _ => table.raw_seti(index + 1, value.decode(lua)?)?,
             }
         }
         for (key, value) in &self.map {
-            table.raw_set(key.decode(lua)?, value.decode(lua)?)?;
+            value.store(lua, &table, key)?;
         }
         Ok(table)
     }
@@ -184,7 +323,7 @@ fn encode(value: &LuaValue, ancestors: &mut Vec<*const c_void>) -> Result<Value,
     Ok(match value {
         LuaValue::Nil => Value::Nil,
         LuaValue::Boolean(b) => Value::Boolean(*b),
-        LuaValue::Integer(i) => Value::Number(*i as f64),
+        LuaValue::Integer(i) => encode_integer(*i),
         LuaValue::Number(n) => Value::Number(*n),
         LuaValue::String(s) => Value::String(s.as_bytes().to_vec().into_boxed_slice()),
         LuaValue::Vector(v) => Value::Vector([v.x(), v.y(), v.z()]),
@@ -353,10 +492,11 @@ mod tests {
                     -1e300,
                     2f64.powi(53) + 2.0,
                 ];
-                if rng.below(3) == 0 {
-                    LuaValue::Number(specials[rng.below(specials.len() as u64) as usize])
-                } else {
-                    LuaValue::Number(f64::from_bits(rng.next()))
+                match rng.below(4) {
+                    0 => LuaValue::Number(specials[rng.below(specials.len() as u64) as usize]),
+                    // What mlua shows for a Luau `integer` (or a whole double).
+                    1 => LuaValue::Integer(rng.next() as i64),
+                    _ => LuaValue::Number(f64::from_bits(rng.next())),
                 }
             }
             3 => {
@@ -442,7 +582,12 @@ mod tests {
             let value = arbitrary(&source, &mut rng, 4, hostile);
             match Value::encode(&value) {
                 Ok(encoded) => {
-                    let decoded = encoded.decode(&destination).unwrap();
+                    // Stored, as the host does, so that integers are built.
+                    let holder = destination.create_table().unwrap();
+                    encoded
+                        .store(&destination, &holder, &Value::Number(1.0))
+                        .unwrap();
+                    let decoded: LuaValue = holder.raw_get(1).unwrap();
                     let again = Value::encode(&decoded).unwrap();
                     assert_eq!(canonical(&encoded), canonical(&again), "case {case}");
                     crossed += 1;

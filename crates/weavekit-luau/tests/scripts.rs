@@ -346,3 +346,9 @@ fn diagnostics_name_the_problem_and_the_scripts_line() {
 fn a_callback_suspended_across_destroy_gets_a_clear_error() {
     passes("destroy_suspended.luau");
 }
+
+/// Issue 8, item 4.
+#[test]
+fn luau_integers_beyond_doubles_cross_as_integers() {
+    passes("integers.luau");
+}
