@@ -284,6 +284,77 @@ impl Value {
         }
     }
 
+    /// The value as a Luau-like literal, for messages (`{code = 42,
+    /// detail = {"a", "b"}}`); long texts are cut at about 1000 bytes.
+    pub(crate) fn render(&self) -> String {
+        const LONG: usize = 1000;
+        let mut text = String::new();
+        self.render_into(&mut text, LONG);
+        if text.len() > LONG {
+            let mut end = LONG;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push_str("...");
+        }
+        text
+    }
+
+    fn render_into(&self, out: &mut String, budget: usize) {
+        use std::fmt::Write as _;
+        if out.len() > budget {
+            return;
+        }
+        match self {
+            Value::Nil => out.push_str("nil"),
+            Value::Boolean(b) => write!(out, "{b}").unwrap_or(()),
+            Value::Number(n) => write!(out, "{n}").unwrap_or(()),
+            Value::Integer(i) => write!(out, "{i}").unwrap_or(()),
+            Value::String(bytes) => {
+                write!(out, "{:?}", String::from_utf8_lossy(bytes)).unwrap_or(())
+            }
+            Value::Vector([x, y, z]) => write!(out, "vector({x}, {y}, {z})").unwrap_or(()),
+            Value::Buffer(bytes) => write!(out, "buffer({} bytes)", bytes.len()).unwrap_or(()),
+            Value::Table(table) => {
+                out.push('{');
+                let mut first = true;
+                let mut separate = |out: &mut String| {
+                    if !first {
+                        out.push_str(", ");
+                    }
+                    first = false;
+                };
+                for value in &table.array {
+                    separate(out);
+                    value.render_into(out, budget);
+                }
+                for (key, value) in &table.map {
+                    separate(out);
+                    match key {
+                        Value::String(bytes)
+                            if !bytes.is_empty()
+                                && !bytes[0].is_ascii_digit()
+                                && bytes
+                                    .iter()
+                                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_') =>
+                        {
+                            out.push_str(&String::from_utf8_lossy(bytes));
+                        }
+                        other => {
+                            out.push('[');
+                            other.render_into(out, budget);
+                            out.push(']');
+                        }
+                    }
+                    out.push_str(" = ");
+                    value.render_into(out, budget);
+                }
+                out.push('}');
+            }
+        }
+    }
+
     /// About how many bytes the value takes once decoded in a VM: what a
     /// job's results are counted by against the master's memory limit.
     pub(crate) fn size(&self) -> usize {
@@ -605,6 +676,26 @@ mod tests {
         assert!(
             crossed > 500 && refused > 200,
             "{crossed} crossed, {refused} refused"
+        );
+    }
+
+    #[test]
+    fn values_render_as_luau_literals() {
+        let lua = Lua::new();
+        let value: LuaValue = lua
+            .load("return {1, 'two', {x = true}, vector.create(1, 2, 3), [false] = 0.5}")
+            .eval()
+            .unwrap();
+        assert_eq!(
+            Value::encode(&value).unwrap().render(),
+            "{1, \"two\", {x = true}, vector(1, 2, 3), [false] = 0.5}"
+        );
+        let long: LuaValue = lua.load("return string.rep('x', 5000)").eval().unwrap();
+        let rendered = Value::encode(&long).unwrap().render();
+        assert!(
+            rendered.len() <= 1003 && rendered.ends_with("..."),
+            "{}",
+            rendered.len()
         );
     }
 }
