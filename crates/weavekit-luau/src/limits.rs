@@ -284,11 +284,12 @@ impl JobClock {
     }
 }
 
-/// Frees an actor VM's garbage when it nears its memory limit. Luau has no
-/// emergency collection: after an item ran out of memory the heap is still
-/// full of its garbage, which the incremental collector has not reached, so
-/// the next item's allocations would fail too. Called before each handler
-/// item, it runs a full collection
+/// Frees a VM's garbage when it nears its memory limit. Luau has no
+/// emergency collection: after running out of memory the heap is still
+/// full of garbage the incremental collector has not reached (and a full
+/// collection needs memory too), so the next allocations would fail as
+/// well. Called before each handler item on an actor and at each scheduler
+/// step on the master, it runs a full collection
 /// once the heap is within 1/8 of the limit and has grown by 1/32 of it
 /// since the last one: near the limit, a full collection per 1/32 of the
 /// limit allocated; elsewhere, one comparison.
@@ -317,7 +318,13 @@ impl Relief {
         }
         let near = used >= self.limit - self.limit / 8;
         if near && used >= self.floor.get().saturating_add(self.limit / 32) {
-            lua.gc_collect()?;
+            // The collector needs a little memory itself, which a heap at
+            // its limit does not have: lend it some for the collection.
+            let headroom = (self.limit / 8).max(MIN_MEMORY_LIMIT);
+            lua.set_memory_limit(self.limit.saturating_add(headroom))?;
+            let collected = lua.gc_collect();
+            lua.set_memory_limit(self.limit)?;
+            collected?;
             self.floor.set(lua.used_memory());
         }
         Ok(())

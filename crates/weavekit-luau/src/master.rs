@@ -45,6 +45,7 @@ use mlua::thread::ThreadStatus;
 use mlua::{Lua, MultiValue, Table, Thread, Value as LuaValue};
 
 use crate::dispatcher::{self, describe_job_error, Completion, Completions, Slot};
+use crate::limits::Relief;
 use crate::scheduler::{Queues, Resume};
 use crate::vm::{self, describe_error, Config, Source};
 
@@ -61,6 +62,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// Runs the master script at `script` with `args` as `...`; returns the
 /// uncaught errors (already written to the output).
 pub(crate) fn run(config: Config, script: &Path, args: &[String]) -> Vec<String> {
+    let relief = Relief::new(config.memory_limit);
     let master = Rc::new(Master {
         config,
         queues: RefCell::new(Queues::default()),
@@ -69,6 +71,7 @@ pub(crate) fn run(config: Config, script: &Path, args: &[String]) -> Vec<String>
         errors: RefCell::new(Vec::new()),
         defer_depth: Cell::new(0),
         step: Cell::new(0),
+        relief,
     });
     master.run(script, args);
     master.config.output.flush();
@@ -86,6 +89,8 @@ struct Master {
     defer_depth: Cell<usize>,
     /// The current scheduler step (for yields).
     step: Cell<u64>,
+    /// Collects the VM's garbage near its memory limit, between steps.
+    relief: Relief,
 }
 
 impl Master {
@@ -141,6 +146,10 @@ impl Master {
         loop {
             let step = self.step.get() + 1;
             self.step.set(step);
+            // A script that caught "not enough memory" gets its garbage
+            // back before it runs again (a failure here shows up as the
+            // script's own next allocation failing).
+            let _ = self.relief.relieve(lua);
 
             let mut busy = self.poll_dispatchers() > 0;
             busy |= self.run_completions(lua, true);
