@@ -341,7 +341,7 @@ fn watch_items(lua: &Lua, state: &Rc<Startup>) {
     if state.job.is_limited() {
         let watch = Rc::clone(state);
         lua.set_interrupt(move |_| {
-            watch.job.check(Instant::now())?;
+            watch.job.check()?;
             Ok(VmState::Continue)
         });
     }
