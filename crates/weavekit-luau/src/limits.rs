@@ -381,6 +381,9 @@ impl ResultBudget {
         // and the sum is exact whatever the order of the additions.
         let before = self.used.fetch_add(bytes, Ordering::Relaxed);
         if before.saturating_add(bytes) > self.limit {
+            // ORDERING: as above. A refused result is not kept: give its
+            // bytes back, so that later messages count what is held.
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
             return Err(format!(
                 "the job's results would take more than the memory limit of the master \
                  ({} bytes): this result is {bytes} bytes and the job's earlier results {before}",
