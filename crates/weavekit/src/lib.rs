@@ -54,6 +54,7 @@
 )]
 #![warn(unreachable_pub)]
 
+mod builder;
 mod dispatcher;
 mod error;
 mod job;
@@ -61,10 +62,12 @@ mod kernel;
 mod pool;
 mod registry;
 mod sleep;
+mod status;
 mod sync;
 mod trace;
 mod unwind;
 
+pub use builder::DispatcherBuilder;
 pub use dispatcher::{DispatchHandle, Dispatcher};
-pub use error::Error;
+pub use error::{Error, RunningBatch};
 pub use kernel::Kernel;

@@ -3,36 +3,235 @@
 //! Handlers and worker entries are user code running on actor threads; a
 //! panic there must become an [`Error`](crate::Error) the master sees, never
 //! a dead actor or a hung job.
+//!
+//! # The panic hook
+//!
+//! A caught panic's payload is usually a `&str` or a `String`; anything
+//! else (`std::panic::panic_any(7)`) carries no message, and only the panic
+//! hook sees where it was raised. So the first dispatcher built installs
+//! one process-wide hook (once, chained to the hook installed before it).
+//! While a thread is inside [`catch`], the hook records the panic's location
+//! for [`catch`] to put in the message, and, if the thread asked for quiet
+//! panics ([`set_quiet`], [`catch_quiet`]), returns without calling the
+//! previous hook, so nothing is printed. Every other panic goes to the
+//! previous hook unchanged.
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
-/// The message a panic was raised with, or a placeholder when the payload
-/// is neither a `&str` nor a `String` (as with `std::panic::panic_any`).
-pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "panic payload is not a string".to_owned()
+thread_local! {
+    /// How many [`catch`] calls this thread is inside.
+    static CATCHING: Cell<u32> = const { Cell::new(0) };
+    /// Whether panics caught on this thread skip the previous hook.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic caught on this thread was raised.
+    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs the crate's panic hook, once per process, chained to the hook
+/// installed before it.
+pub(crate) fn install_hook() {
+    static INSTALL: Once = Once::new();
+    // `set_hook` panics on a panicking thread; building a dispatcher in a
+    // `Drop` during unwinding just goes without the hook.
+    if std::thread::panicking() {
+        return;
     }
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            // `try_with`: a panic while this thread's locals are being
+            // destroyed must still reach the previous hook.
+            let caught = CATCHING.try_with(Cell::get).unwrap_or(0) > 0;
+            if caught {
+                let location = info.location().map(ToString::to_string);
+                let _ = LOCATION.try_with(|slot| *slot.borrow_mut() = location);
+                if QUIET.try_with(Cell::get).unwrap_or(false) {
+                    return;
+                }
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Makes panics caught on this thread (an actor's) quiet, or not.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.with(|flag| flag.set(quiet));
 }
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let text = message(&*payload);
+    /// Counts this thread into `CATCHING` until dropped.
+    struct Scope;
+    impl Drop for Scope {
+        fn drop(&mut self) {
+            CATCHING.with(|depth| depth.set(depth.get() - 1));
+        }
+    }
+    CATCHING.with(|depth| depth.set(depth.get() + 1));
+    let scope = Scope;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+    drop(scope);
+    outcome.map_err(|payload| {
+        let location = LOCATION.with(|slot| slot.borrow_mut().take());
+        let text = describe(&*payload, location.as_deref());
         release(payload);
         text
     })
 }
 
+/// As [`catch`], with this thread's panics quiet or not for the call (the
+/// master's catches, which follow the dispatcher's option).
+pub(crate) fn catch_quiet<T>(quiet: bool, f: impl FnOnce() -> T) -> Result<T, String> {
+    quietly(quiet, || catch(f))
+}
+
+/// Runs `f` (which catches its panics) with this thread's panics quiet or
+/// not.
+pub(crate) fn quietly<T>(quiet: bool, f: impl FnOnce() -> T) -> T {
+    /// Restores the thread's setting, even if `f` unwinds.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            QUIET.with(|flag| flag.set(self.0));
+        }
+    }
+    let _restore = Restore(QUIET.with(|flag| flag.replace(quiet)));
+    f()
+}
+
+/// The message of a panic: the payload's text if it is a `&str` or a
+/// `String`; otherwise its `Debug` form if it is a common std type, and
+/// where it was raised when the hook saw it.
+fn describe(payload: &(dyn Any + Send), location: Option<&str>) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        return (*text).to_owned();
+    }
+    if let Some(text) = payload.downcast_ref::<String>() {
+        return text.clone();
+    }
+    let at = location.map_or_else(String::new, |location| format!(", raised at {location}"));
+    match debug_of(payload) {
+        Some(value) => format!("{value} (a non-string panic payload{at})"),
+        None => format!("a non-string panic payload of an unknown type{at}"),
+    }
+}
+
+/// The `Debug` form of a payload of a common std type.
+fn debug_of(payload: &(dyn Any + Send)) -> Option<String> {
+    macro_rules! try_types {
+        ($($ty:ty),*) => {
+            $(if let Some(value) = payload.downcast_ref::<$ty>() {
+                return Some(format!("{value:?}"));
+            })*
+        };
+    }
+    try_types!(
+        i8,
+        i16,
+        i32,
+        i64,
+        i128,
+        isize,
+        u8,
+        u16,
+        u32,
+        u64,
+        u128,
+        usize,
+        f32,
+        f64,
+        bool,
+        char,
+        (),
+        Box<str>,
+        std::borrow::Cow<'static, str>
+    );
+    if let Some(error) = payload.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        return Some(error.to_string());
+    }
+    if let Some(error) = payload.downcast_ref::<Box<dyn std::error::Error + Send>>() {
+        return Some(error.to_string());
+    }
+    if let Some(error) = payload.downcast_ref::<crate::Error>() {
+        return Some(error.to_string());
+    }
+    None
+}
+
 /// Drops `value`, which holds user `Drop` code, where a panic must not
-/// escape (an actor loop, a drain): a panic is reported and its payload
-/// leaked, so it cannot panic again on drop.
-pub(crate) fn release<T>(value: T) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        std::mem::forget(payload);
+/// escape (an actor loop, a drain): a panic is caught and its payload
+/// leaked, so it cannot panic again on drop. Returns the panic's message.
+pub(crate) fn release<T>(value: T) -> Option<String> {
+    CATCHING.with(|depth| depth.set(depth.get() + 1));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
+    CATCHING.with(|depth| depth.set(depth.get() - 1));
+    let payload = outcome.err()?;
+    let location = LOCATION.with(|slot| slot.borrow_mut().take());
+    let text = describe(&*payload, location.as_deref());
+    std::mem::forget(payload);
+    Some(text)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_payloads_are_kept_as_they_are() {
+        install_hook();
+        assert_eq!(catch(|| panic!("plain")), Err::<(), _>("plain".to_owned()));
+        let n = 3;
+        assert_eq!(
+            catch(|| panic!("formatted {n}")),
+            Err::<(), _>("formatted 3".to_owned())
+        );
+    }
+
+    #[test]
+    fn std_payloads_keep_their_value_and_location() {
+        install_hook();
+        let line = line!() + 1;
+        let message = catch(|| panic::panic_any(42_u16)).unwrap_err();
+        assert!(
+            message.starts_with("42 (a non-string panic payload"),
+            "{message}"
+        );
+        assert!(message.contains(&format!("unwind.rs:{line}:")), "{message}");
+    }
+
+    #[test]
+    fn unknown_payloads_say_where_they_were_raised() {
+        struct Opaque;
+        install_hook();
+        let message = catch(|| panic::panic_any(Opaque)).unwrap_err();
+        assert!(message.starts_with("a non-string panic payload of an unknown type, raised at "));
+        assert!(message.contains("unwind.rs:"), "{message}");
+    }
+
+    #[test]
+    fn a_payload_that_panics_on_drop_is_leaked_not_raised() {
+        struct Loud;
+        impl Drop for Loud {
+            fn drop(&mut self) {
+                panic!("loud drop");
+            }
+        }
+        install_hook();
+        assert!(catch(|| panic::panic_any(Loud)).is_err());
+        assert_eq!(release(Loud).as_deref(), Some("loud drop"));
+        assert_eq!(release(5), None);
+    }
+
+    #[test]
+    fn quiet_scopes_restore_the_thread_setting() {
+        install_hook();
+        let message = catch_quiet(true, || panic!("hushed")).unwrap_err();
+        assert_eq!(message, "hushed");
+        assert!(!QUIET.with(Cell::get));
+        assert_eq!(CATCHING.with(Cell::get), 0);
     }
 }
