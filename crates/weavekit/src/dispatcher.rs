@@ -196,7 +196,10 @@ impl Dispatcher {
     /// the results in item order (`buf[id]`), on this thread, inside
     /// [`poll`](Dispatcher::poll), [`wait`](Dispatcher::wait) or at
     /// shutdown. It fires exactly once: `Ok(buf)`, or `Err` when a handler
-    /// panicked. Returns at once, whatever `thread_count` is.
+    /// panicked. Returns at once, whatever `thread_count` is. Any count
+    /// whose result buffer can be allocated is accepted, even one no run
+    /// can finish (`usize::MAX` items of a zero-sized result):
+    /// [`destroy_timeout`](Dispatcher::destroy_timeout) leaves such a job.
     ///
     /// `batch_size: None` balances load with guided self-scheduling (each
     /// claim takes about a quarter of the remaining items divided by the
