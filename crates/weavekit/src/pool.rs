@@ -160,6 +160,19 @@ impl Hub {
     }
 }
 
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // Only jobs left behind by `destroy_timeout` (finished late, or
+        // never) are still here; their arguments' `Drop` must not unwind
+        // out of the last handle or actor. Nobody is left to report to.
+        let queued = std::mem::take(&mut *lock(&self.queue));
+        let finished = std::mem::take(&mut *lock(&self.completions));
+        for job in queued.into_iter().chain(finished) {
+            let _ = unwind::quietly(self.quiet, || unwind::release(job));
+        }
+    }
+}
+
 /// The actor threads.
 pub(crate) struct Pool {
     hub: Arc<Hub>,
