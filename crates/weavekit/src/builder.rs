@@ -159,9 +159,12 @@ impl DispatcherBuilder {
         self
     }
 
-    /// Whether panics that the library catches on the actors (in handlers,
-    /// in the worker entry, in `Drop` of a job's arguments or results) skip
-    /// the process's panic hook, so nothing is printed on stderr for them.
+    /// Whether panics that the library catches skip the process's panic
+    /// hook, so nothing is printed on stderr for them: every panic on the
+    /// actors' threads (in handlers, in the worker entry, in `Drop` of a
+    /// job's arguments or results; the library catches them all), and, on
+    /// the master, panics in `Drop` of job arguments and callback panics
+    /// during a shutdown drain.
     /// Default: `false` (the hook runs and, by default, prints the panic as
     /// it happens). The panic still reaches the callback, `new`/`build` or
     /// [`Dispatcher::take_detached_errors`] as an [`Error`] either way.

@@ -10,11 +10,15 @@
 //! else (`std::panic::panic_any(7)`) carries no message, and only the panic
 //! hook sees where it was raised. So the first dispatcher built installs
 //! one process-wide hook (once, chained to the hook installed before it).
-//! While a thread is inside [`catch`], the hook records the panic's location
-//! for [`catch`] to put in the message, and, if the thread asked for quiet
-//! panics ([`set_quiet`], [`catch_quiet`]), returns without calling the
-//! previous hook, so nothing is printed. Every other panic goes to the
-//! previous hook unchanged.
+//! It records each panic's location in a thread-local slot, for [`catch`]
+//! to put in the message of a non-string payload, and, on a thread whose
+//! panics are quiet (a quiet dispatcher's actors, [`set_quiet`]; the
+//! master inside [`quietly`]), returns without calling the previous hook,
+//! so nothing is printed. Every other panic goes to the previous hook.
+//!
+//! [`catch`] itself touches no thread-local on the way in or out: it runs
+//! once per batch, and the hook does the bookkeeping on the panic path
+//! only.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -22,11 +26,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
 thread_local! {
-    /// How many [`catch`] calls this thread is inside.
-    static CATCHING: Cell<u32> = const { Cell::new(0) };
-    /// Whether panics caught on this thread skip the previous hook.
+    /// Whether panics on this thread skip the previous hook.
     static QUIET: Cell<bool> = const { Cell::new(false) };
-    /// Where the last panic caught on this thread was raised.
+    /// Where the last panic on this thread was raised.
     static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
@@ -44,38 +46,25 @@ pub(crate) fn install_hook() {
         panic::set_hook(Box::new(move |info| {
             // `try_with`: a panic while this thread's locals are being
             // destroyed must still reach the previous hook.
-            let caught = CATCHING.try_with(Cell::get).unwrap_or(0) > 0;
-            if caught {
-                let location = info.location().map(ToString::to_string);
-                let _ = LOCATION.try_with(|slot| *slot.borrow_mut() = location);
-                if QUIET.try_with(Cell::get).unwrap_or(false) {
-                    return;
-                }
+            let location = info.location().map(ToString::to_string);
+            let _ = LOCATION.try_with(|slot| *slot.borrow_mut() = location);
+            if QUIET.try_with(Cell::get).unwrap_or(false) {
+                return;
             }
             previous(info);
         }));
     });
 }
 
-/// Makes panics caught on this thread (an actor's) quiet, or not.
+/// Makes panics on this thread (an actor's, where the library catches
+/// every panic of user code) quiet, or not.
 pub(crate) fn set_quiet(quiet: bool) {
     QUIET.with(|flag| flag.set(quiet));
 }
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    /// Counts this thread into `CATCHING` until dropped.
-    struct Scope;
-    impl Drop for Scope {
-        fn drop(&mut self) {
-            CATCHING.with(|depth| depth.set(depth.get() - 1));
-        }
-    }
-    CATCHING.with(|depth| depth.set(depth.get() + 1));
-    let scope = Scope;
-    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-    drop(scope);
-    outcome.map_err(|payload| {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let location = LOCATION.with(|slot| slot.borrow_mut().take());
         let text = describe(&*payload, location.as_deref());
         discard(payload);
@@ -89,8 +78,8 @@ pub(crate) fn catch_quiet<T>(quiet: bool, f: impl FnOnce() -> T) -> Result<T, St
     quietly(quiet, || catch(f))
 }
 
-/// Runs `f` (which catches its panics) with this thread's panics quiet or
-/// not.
+/// Runs `f` (which catches its panics: the master's catches) with this
+/// thread's panics quiet or not.
 pub(crate) fn quietly<T>(quiet: bool, f: impl FnOnce() -> T) -> T {
     /// Restores the thread's setting, even if `f` unwinds.
     struct Restore(bool);
@@ -166,9 +155,7 @@ fn debug_of(payload: &(dyn Any + Send)) -> Option<String> {
 /// escape (an actor loop, a drain): a panic is caught and becomes the
 /// returned message.
 pub(crate) fn release<T>(value: T) -> Option<String> {
-    CATCHING.with(|depth| depth.set(depth.get() + 1));
     let outcome = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
-    CATCHING.with(|depth| depth.set(depth.get() - 1));
     let payload = outcome.err()?;
     let location = LOCATION.with(|slot| slot.borrow_mut().take());
     let text = describe(&*payload, location.as_deref());
@@ -180,9 +167,7 @@ pub(crate) fn release<T>(value: T) -> Option<String> {
 /// `Drop` panics), the second payload is leaked rather than dropped, so
 /// the chain ends here.
 fn discard(payload: Box<dyn Any + Send>) {
-    CATCHING.with(|depth| depth.set(depth.get() + 1));
     let outcome = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-    CATCHING.with(|depth| depth.set(depth.get() - 1));
     if let Err(inner) = outcome {
         let _ = LOCATION.with(|slot| slot.borrow_mut().take());
         std::mem::forget(inner);
@@ -259,6 +244,8 @@ mod tests {
         let message = catch_quiet(true, || panic!("hushed")).unwrap_err();
         assert_eq!(message, "hushed");
         assert!(!QUIET.with(Cell::get));
-        assert_eq!(CATCHING.with(Cell::get), 0);
+        let outer = quietly(true, || catch(|| quietly(false, || panic!("inner"))));
+        assert_eq!(outer, Err::<(), _>("inner".to_owned()));
+        assert!(!QUIET.with(Cell::get), "restored while unwinding");
     }
 }
