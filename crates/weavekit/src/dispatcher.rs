@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::builder::{DispatcherBuilder, PoolConfig};
 use crate::error::Error;
 use crate::job::{Batching, DetachedJob, Job, Progress, TrackedJob};
 use crate::kernel::Kernel;
@@ -29,8 +30,12 @@ use crate::unwind;
 /// `Send`, run on that thread.
 ///
 /// Job arguments are dropped wherever the job's last reference goes: on an
-/// actor or on the master, possibly after the callback fired. Handler and
-/// entry panics are caught only with `panic = "unwind"` (the default); with
+/// actor or on the master, possibly after the callback fired. A panic in
+/// that `Drop` (or in `Drop` of results the library drops, as after a
+/// handler panic) is caught and reported as [`Error::DropPanicked`] through
+/// [`take_detached_errors`](Dispatcher::take_detached_errors); it never
+/// unwinds out of `poll`, `wait` or drop. Handler and entry panics are
+/// caught only with `panic = "unwind"` (the default); with
 /// `panic = "abort"` they abort the process, as any panic does.
 ///
 /// # Drop
@@ -104,30 +109,76 @@ pub struct DispatchHandle {
 }
 
 impl Dispatcher {
+    /// The most actors a dispatcher starts: 1024.
+    ///
+    /// Actors are OS threads running CPU-bound handlers, so more actors than
+    /// hardware threads only add context switches; 1024 is above the
+    /// hardware thread count of today's largest common servers and leaves
+    /// room for a few dispatchers per process. It is far below where
+    /// operating systems stop creating threads: on a default Linux setup
+    /// the standard library aborts the process (it cannot map a thread's
+    /// signal stack guard page) at around 17,000 threads, an abort no
+    /// library can catch, which is why larger counts are refused up front,
+    /// before any thread starts. The Luau host caps at the same number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let refused = Dispatcher::new(100_000, |_: &mut Kernel| {});
+    /// assert_eq!(
+    ///     refused.err(),
+    ///     Some(Error::TooManyActors { requested: 100_000, max: Dispatcher::MAX_ACTORS })
+    /// );
+    /// ```
+    pub const MAX_ACTORS: usize = 1024;
+
+    /// Options for a dispatcher: actor count (default: the machine's
+    /// available parallelism), stack size, thread names, quiet panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Kernel};
+    ///
+    /// let dispatcher = Dispatcher::builder().build(|_: &mut Kernel| {})?;
+    /// assert!(dispatcher.actor_count() >= 1);
+    /// # Ok::<(), weavekit::Error>(())
+    /// ```
+    pub fn builder() -> DispatcherBuilder {
+        DispatcherBuilder::new()
+    }
+
     /// Starts `actor_count` actors, each running `worker` once on its own
     /// thread with its own [`Kernel`], and returns when every one is ready.
+    /// The same as `Dispatcher::builder().actor_count(actor_count).build(worker)`.
     ///
     /// # Errors
     ///
-    /// [`Error::NoActors`] for `actor_count == 0`; [`Error::WorkerPanicked`]
-    /// (naming the actor, with the panic message) when the entry panics on
-    /// any actor; [`Error::WorkersDisagree`] when actors register different
-    /// handlers; [`Error::Spawn`] when a thread cannot start. On error every
-    /// actor already started is stopped and joined.
+    /// [`Error::NoActors`] for `actor_count == 0`;
+    /// [`Error::TooManyActors`] above [`Dispatcher::MAX_ACTORS`];
+    /// [`Error::WorkerPanicked`] (naming the actor, with the panic message)
+    /// when the entry panics on any actor; [`Error::WorkersDisagree`] when
+    /// actors register different handlers; [`Error::Spawn`] when a thread
+    /// cannot start. On error every actor already started is stopped and
+    /// joined.
     pub fn new<W>(actor_count: usize, worker: W) -> Result<Dispatcher, Error>
     where
         W: Fn(&mut Kernel) + Send + Sync + 'static,
     {
-        if actor_count == 0 {
-            return Err(Error::NoActors);
-        }
-        let worker: Worker = Arc::new(worker);
-        let (pool, table) = Pool::start(actor_count, worker)?;
+        Dispatcher::builder().actor_count(actor_count).build(worker)
+    }
+
+    /// Starts the pool `config` describes (already checked).
+    pub(crate) fn start(config: &PoolConfig, worker: Worker) -> Result<Dispatcher, Error> {
+        let (pool, table) = Pool::start(config, worker)?;
         let master = Master {
             hub: Arc::clone(pool.hub()),
             pool: RefCell::new(Some(pool)),
             registry: Registry::new(&table),
-            actor_count,
+            actor_count: config.actor_count,
+            quiet_panics: config.quiet_panics,
             closed: Cell::new(false),
             deferred: RefCell::new(VecDeque::new()),
             ready: RefCell::new(VecDeque::new()),
@@ -145,7 +196,10 @@ impl Dispatcher {
     /// the results in item order (`buf[id]`), on this thread, inside
     /// [`poll`](Dispatcher::poll), [`wait`](Dispatcher::wait) or at
     /// shutdown. It fires exactly once: `Ok(buf)`, or `Err` when a handler
-    /// panicked. Returns at once, whatever `thread_count` is.
+    /// panicked. Returns at once, whatever `thread_count` is. Any count
+    /// whose result buffer can be allocated is accepted, even one no run
+    /// can finish (`usize::MAX` items of a zero-sized result):
+    /// [`destroy_timeout`](Dispatcher::destroy_timeout) leaves such a job.
     ///
     /// `batch_size: None` balances load with guided self-scheduling (each
     /// claim takes about a quarter of the remaining items divided by the
@@ -244,7 +298,11 @@ impl Dispatcher {
     /// # Panics
     ///
     /// Only if a callback panics: the panic propagates to the caller, and
-    /// the callbacks not yet fired stay queued for the next call.
+    /// the callbacks not yet fired stay queued for the next call. Handler
+    /// panics reach the callbacks as errors; a panic in `Drop` of a job's
+    /// arguments or results is reported through
+    /// [`take_detached_errors`](Dispatcher::take_detached_errors); neither
+    /// unwinds out of `poll`.
     pub fn poll(&mut self) -> usize {
         self.handle.master.poll()
     }
@@ -289,17 +347,84 @@ impl Dispatcher {
         self.handle.clone()
     }
 
-    /// Takes the panics of finished detached jobs, as
-    /// [`Error::HandlerPanicked`] values: in the order the jobs finished,
-    /// and within a job lowest item first.
+    /// Takes the errors no callback can receive, in the order they
+    /// happened: panics of finished detached jobs, as
+    /// [`Error::HandlerPanicked`] (within a job lowest item first), and
+    /// panics in `Drop` of any job's arguments or of results the library
+    /// dropped, as [`Error::DropPanicked`] (for a tracked job, its callback
+    /// has fired by then). Arguments are dropped by whichever thread
+    /// releases the job last, which may be an actor shortly after `wait`
+    /// returned; after [`destroy`](Dispatcher::destroy) everything has been
+    /// dropped, and errors not taken are printed on stderr.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let mut dispatcher = Dispatcher::new(1, |kernel: &mut Kernel| {
+    ///     kernel.on_detached("touch", |id: usize, _: &()| assert!(id != 3, "item 3"));
+    /// })?;
+    /// dispatcher.dispatch_detached("touch", 5, Some(1), ())?;
+    /// dispatcher.wait();
+    /// let errors = dispatcher.take_detached_errors();
+    /// assert!(matches!(&errors[..], [Error::HandlerPanicked { item: 3, .. }]));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn take_detached_errors(&mut self) -> Vec<Error> {
         self.handle.master.hub.take_detached_errors()
     }
 
     /// Runs all dispatched work to the end, fires its callbacks, then stops
-    /// and joins the actors. The same as dropping the dispatcher.
+    /// and joins the actors. The same as dropping the dispatcher. It waits
+    /// as long as that takes, for ever on a handler that never returns; see
+    /// [`destroy_timeout`](Dispatcher::destroy_timeout) for a bound.
     pub fn destroy(self) {
         drop(self);
+    }
+
+    /// As [`destroy`](Dispatcher::destroy), but returns by `timeout` from
+    /// now (plus the time a callback takes to return): work that finishes
+    /// by then finishes and its callbacks fire, as in `destroy`.
+    ///
+    /// If work is still unfinished at the deadline, no actor claims another
+    /// batch, idle actors exit, and the call returns [`Error::Stuck`]
+    /// naming the batches still running (job, items, actor) and every
+    /// unfinished job. Those actors are *not* joined: each goes on until its
+    /// handler returns, then exits on its own, dropping what it holds
+    /// (job arguments, its handlers) on its own thread. Callbacks of
+    /// finished jobs still fire before the call returns; the callbacks of
+    /// unfinished jobs never fire (they are leaked, not dropped, as they
+    /// may hold master-thread state), and results already written for them
+    /// are leaked. A callback that panics meanwhile is reported on stderr,
+    /// as in `destroy`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stuck`] when work was unfinished at the deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use std::time::Duration;
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let release = Arc::new(Barrier::new(2));
+    /// let mut dispatcher = Dispatcher::new(1, |kernel: &mut Kernel| {
+    ///     kernel.on_detached("block", |_: usize, gate: &Arc<Barrier>| {
+    ///         gate.wait();
+    ///     });
+    /// })?;
+    /// dispatcher.dispatch_detached("block", 1, None, Arc::clone(&release))?;
+    /// let error = dispatcher.destroy_timeout(Duration::from_millis(50)).unwrap_err();
+    /// assert!(matches!(&error, Error::Stuck { running, .. } if running[0].job == "block"));
+    /// release.wait(); // the handler returns; its actor exits on its own
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn destroy_timeout(self, timeout: std::time::Duration) -> Result<(), Error> {
+        self.handle.master.shutdown_until(timeout)
     }
 }
 
@@ -437,6 +562,8 @@ struct Master {
     pool: RefCell<Option<Pool>>,
     registry: Registry,
     actor_count: usize,
+    /// The builder's `quiet_panics`, for panics caught on the master.
+    quiet_panics: bool,
     closed: Cell<bool>,
     /// Checked jobs waiting for the next poll.
     deferred: RefCell<VecDeque<Arc<dyn Job>>>,
@@ -523,6 +650,7 @@ impl Master {
                 return;
             }
         } else if empty {
+            self.hub.release(job);
             return;
         }
         self.hub.inject(job);
@@ -545,9 +673,20 @@ impl Master {
             };
             self.tracked_running.set(self.tracked_running.get() - 1);
             fired += 1;
-            job.finish();
+            Self::fire(&self.hub, job);
         }
         fired
+    }
+
+    /// Fires `job`'s callback, then releases the job: a panic in `Drop` of
+    /// its arguments is reported, never raised, even while a callback
+    /// panic unwinds.
+    fn fire(hub: &crate::pool::Hub, job: Arc<dyn Job>) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.finish()));
+        hub.release(job);
+        if let Err(payload) = outcome {
+            std::panic::resume_unwind(payload);
+        }
     }
 
     fn start_deferred(&self) {
@@ -603,16 +742,89 @@ impl Master {
         if self.closed.get() {
             return;
         }
-        while let Err(message) = unwind::catch(|| self.wait()) {
-            eprintln!("weavekit: a callback panicked while the dispatcher shut down: {message}");
+        while let Err(message) = unwind::catch_quiet(self.quiet_panics, || self.wait()) {
+            report_callback_panic(&message);
         }
         self.closed.set(true);
         let pool = self.pool.borrow_mut().take();
         if let Some(mut pool) = pool {
             pool.shutdown();
         }
+        self.print_errors();
+    }
+
+    /// Errors never taken with `take_detached_errors`, on stderr.
+    fn print_errors(&self) {
         for error in self.hub.take_detached_errors() {
             eprintln!("weavekit: detached job failed: {error}");
         }
     }
+
+    /// As [`Master::shutdown`], but gives up on unfinished work at
+    /// `timeout` from now (see [`Dispatcher::destroy_timeout`]).
+    #[cfg(not(loom))]
+    fn shutdown_until(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        if self.closed.get() {
+            return Ok(());
+        }
+        // A deadline centuries away is as good as none, and representable.
+        let bounded = timeout.min(std::time::Duration::from_secs(1 << 32));
+        let deadline = std::time::Instant::now() + bounded;
+        let drained = loop {
+            match unwind::catch_quiet(self.quiet_panics, || self.drain_until(deadline)) {
+                Ok(drained) => break drained,
+                Err(message) => report_callback_panic(&message),
+            }
+        };
+        if drained {
+            self.shutdown();
+            return Ok(());
+        }
+        self.closed.set(true);
+        let pool = self.pool.borrow_mut().take();
+        let (running, mut unfinished) = pool.map(|mut pool| pool.abandon()).unwrap_or_default();
+        // Jobs deferred by the last callbacks never started.
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        for job in deferred {
+            let name = job.name().to_string();
+            if !unfinished.contains(&name) {
+                unfinished.push(name);
+            }
+            self.hub.release(job);
+        }
+        // Jobs that finished meanwhile still get their callbacks.
+        while let Err(message) = unwind::catch_quiet(self.quiet_panics, || self.poll()) {
+            report_callback_panic(&message);
+        }
+        self.print_errors();
+        Err(Error::Stuck {
+            timeout,
+            running,
+            unfinished,
+        })
+    }
+
+    /// Waits as `wait` does, until nothing is in flight (true) or
+    /// `deadline` passes (false).
+    #[cfg(not(loom))]
+    fn drain_until(&self, deadline: std::time::Instant) -> bool {
+        loop {
+            let seen = self.hub.finished();
+            self.poll();
+            if self.in_flight() == 0 {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            if !self.has_local_work() {
+                self.hub.await_finished_until(seen, deadline);
+            }
+        }
+    }
+}
+
+/// A callback panicked during a shutdown drain, which goes on.
+fn report_callback_panic(message: &str) {
+    eprintln!("weavekit: a callback panicked while the dispatcher shut down: {message}");
 }

@@ -1,6 +1,8 @@
 //! [`Error`]: everything that can go wrong, reported where it happens.
 
 use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
 
 /// What went wrong in a [`Dispatcher`](crate::Dispatcher) call or in a job.
 ///
@@ -92,6 +94,71 @@ pub enum Error {
     /// A [`DispatchHandle`](crate::DispatchHandle) was used after its
     /// dispatcher was destroyed.
     Closed,
+    /// More actors were asked for than
+    /// [`Dispatcher::MAX_ACTORS`](crate::Dispatcher::MAX_ACTORS); no thread
+    /// was started.
+    TooManyActors {
+        /// The actor count asked for.
+        requested: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// `Drop` of a job's arguments, or of results the library dropped,
+    /// panicked. Reported through
+    /// [`Dispatcher::take_detached_errors`](crate::Dispatcher::take_detached_errors)
+    /// (a tracked job's callback has already fired by then).
+    DropPanicked {
+        /// The job name.
+        job: String,
+        /// The panic message.
+        message: String,
+    },
+    /// [`Dispatcher::destroy_timeout`](crate::Dispatcher::destroy_timeout)
+    /// reached its deadline with work unfinished. The actors were not
+    /// joined: those in `running` go on until their handler returns, then
+    /// exit; the callbacks of the `unfinished` tracked jobs never fire.
+    Stuck {
+        /// The timeout given to `destroy_timeout`.
+        timeout: Duration,
+        /// The handlers still running at the deadline, by actor.
+        running: Vec<RunningBatch>,
+        /// The jobs that had not finished (running or never started), in
+        /// queue order, each once.
+        unfinished: Vec<String>,
+    },
+}
+
+/// A batch of items an actor was running when
+/// [`Dispatcher::destroy_timeout`](crate::Dispatcher::destroy_timeout)
+/// gave up, in [`Error::Stuck`].
+///
+/// # Examples
+///
+/// ```
+/// use weavekit::RunningBatch;
+///
+/// let batch = RunningBatch { actor: 1, job: "spin".to_owned(), items: 8..9 };
+/// assert_eq!(batch.to_string(), "job `spin` items 8..9 on actor 1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningBatch {
+    /// The actor running it.
+    pub actor: usize,
+    /// The job name.
+    pub job: String,
+    /// The batch's items; the handler is on one of them (the batch is a
+    /// single item with `batch_size` `Some(1)`).
+    pub items: Range<usize>,
+}
+
+impl fmt::Display for RunningBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "job `{}` items {}..{} on actor {}",
+            self.job, self.items.start, self.items.end, self.actor
+        )
+    }
 }
 
 impl fmt::Display for Error {
@@ -140,6 +207,36 @@ impl fmt::Display for Error {
                 write!(f, "job `{job}` panicked on item {item}: {message}")
             }
             Error::Closed => write!(f, "the dispatcher has been destroyed"),
+            Error::TooManyActors { requested, max } => write!(
+                f,
+                "{requested} actors were asked for, more than the {max} a dispatcher may start"
+            ),
+            Error::DropPanicked { job, message } => write!(
+                f,
+                "job `{job}`: dropping its arguments or results panicked: {message}"
+            ),
+            Error::Stuck {
+                timeout,
+                running,
+                unfinished,
+            } => {
+                write!(f, "work was still unfinished after {timeout:?}")?;
+                if !running.is_empty() {
+                    write!(f, "; still running: ")?;
+                    for (index, batch) in running.iter().enumerate() {
+                        let sep = if index == 0 { "" } else { ", " };
+                        write!(f, "{sep}{batch}")?;
+                    }
+                }
+                if !unfinished.is_empty() {
+                    write!(f, "; unfinished jobs (callbacks will not fire): ")?;
+                    for (index, job) in unfinished.iter().enumerate() {
+                        let sep = if index == 0 { "" } else { ", " };
+                        write!(f, "{sep}`{job}`")?;
+                    }
+                }
+                write!(f, "; their actors were left running, not joined")
+            }
         }
     }
 }

@@ -10,7 +10,9 @@
 //! takes that many items. Without one the job uses *guided* self-scheduling:
 //! each claim takes `ceil(remaining / (4 × actors))` items, so early claims
 //! are large (few claims, negligible overhead) and the tail is cut fine
-//! enough to balance (the last few claims are single items).
+//! enough to balance (the last few claims are single items). No guided claim
+//! exceeds [`MAX_GUIDED_CLAIM`] items, so even a job of `usize::MAX` items
+//! reaches a batch boundary, where actors can stop, every so often.
 //!
 //! # Completion
 //!
@@ -32,7 +34,7 @@ use std::mem::ManuallyDrop;
 use std::ops::Range;
 
 use crate::error::Error;
-use crate::kernel::{drop_slots, ItemPanic, Kernel, Output};
+use crate::kernel::{drop_slots, note_drop_panic, ItemPanic, Kernel, Output};
 use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
 use crate::trace::JobTrace;
 
@@ -69,10 +71,16 @@ impl Batching {
     fn claim_len(self, remaining: usize) -> usize {
         match self {
             Batching::Fixed(size) => size.min(remaining),
-            Batching::Guided { divisor } => remaining.div_ceil(divisor),
+            Batching::Guided { divisor } => remaining.div_ceil(divisor).min(MAX_GUIDED_CLAIM),
         }
     }
 }
+
+/// The most items a guided claim takes. Batch boundaries are where actors
+/// stop taking work (`destroy_timeout`), so a huge job must not go out in
+/// a few huge claims; 65,536 items of even a nanosecond-long handler keep
+/// the claim overhead negligible.
+pub(crate) const MAX_GUIDED_CLAIM: usize = 1 << 16;
 
 /// The claim and completion state shared by a job's actors.
 pub(crate) struct Progress {
@@ -127,6 +135,13 @@ impl Progress {
                 Err(actual) => start = actual,
             }
         }
+    }
+
+    /// Whether every item has run or been skipped.
+    pub(crate) fn is_done(&self) -> bool {
+        // ORDERING: Acquire pairs with `complete`'s release decrements;
+        // only used for reports.
+        self.pending.load(Ordering::Acquire) == 0
     }
 
     /// Whether some range is left to claim (a hint: it may change at once).
@@ -213,6 +228,9 @@ struct Failure {
 pub(crate) trait Job: Send + Sync {
     /// The job's claim state.
     fn progress(&self) -> &Progress;
+
+    /// The job's name.
+    fn name(&self) -> &crate::sync::Arc<str>;
 
     /// Runs `range` (claimed from this job) on an actor's kernel. Returns
     /// true when this call finished the job.
@@ -328,11 +346,17 @@ where
             unsafe { buffer.set_len(progress.total()) };
             return Ok(buffer);
         };
+        let mut panic = panic;
+        let mut drop_panic = None;
         for written in progress.written_ranges() {
             // SAFETY: `written_ranges` are exactly the slots holding a
             // result after a failure (see `Progress::written_ranges`); each
             // is dropped once here and the buffer's length stays 0.
-            unsafe { drop_slots(buffer.as_mut_ptr(), written) };
+            let dropped = unsafe { drop_slots(buffer.as_mut_ptr(), written) };
+            drop_panic = drop_panic.or(dropped);
+        }
+        if let Some(dropped) = drop_panic {
+            note_drop_panic(&mut panic.message, &dropped);
         }
         Err(self.base.error(panic))
     }
@@ -358,6 +382,10 @@ where
 {
     fn progress(&self) -> &Progress {
         &self.base.progress
+    }
+
+    fn name(&self) -> &crate::sync::Arc<str> {
+        &self.base.route.name
     }
 
     fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
@@ -426,6 +454,10 @@ where
 {
     fn progress(&self) -> &Progress {
         &self.base.progress
+    }
+
+    fn name(&self) -> &crate::sync::Arc<str> {
+        &self.base.route.name
     }
 
     fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
@@ -522,6 +554,19 @@ mod tests {
         assert!(ranges.windows(2).all(|w| w[0].len() >= w[1].len()));
         assert_eq!(ranges.last().map(Range::len), Some(1));
         assert!(ranges.len() < 60, "{} claims", ranges.len());
+    }
+
+    #[test]
+    fn guided_claims_are_capped() {
+        let progress = Progress::new(usize::MAX, Batching::new(None, 2));
+        assert_eq!(progress.claim(), Some(0..MAX_GUIDED_CLAIM));
+        let progress = Progress::new(MAX_GUIDED_CLAIM * 8, Batching::new(None, 1));
+        assert_eq!(progress.claim().map(|r| r.len()), Some(MAX_GUIDED_CLAIM));
+        let progress = Progress::new(MAX_GUIDED_CLAIM * 2, Batching::new(None, 1));
+        assert_eq!(
+            progress.claim().map(|r| r.len()),
+            Some(MAX_GUIDED_CLAIM / 2)
+        );
     }
 
     #[test]

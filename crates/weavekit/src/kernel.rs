@@ -279,11 +279,14 @@ where
                 }
             }
         });
-        outcome.map_err(|message| {
+        outcome.map_err(|mut message| {
             if let Output::Slots(base) = output {
                 // SAFETY: slots `range.start..next` were written above and
                 // nobody else touches them (the caller's guarantee).
-                unsafe { drop_slots(base.cast::<R>(), range.start..next) };
+                let dropped = unsafe { drop_slots(base.cast::<R>(), range.start..next) };
+                if let Some(panic) = dropped {
+                    note_drop_panic(&mut message, &panic);
+                }
             }
             ItemPanic {
                 item: next,
@@ -294,22 +297,34 @@ where
 }
 
 /// Drops slots `range` of `base`: the results of a failed batch, or of a
-/// failed job. A panicking `Drop` leaks the rest of the range rather than
-/// unwinding into an actor or the master's poll.
+/// failed job. A panicking `Drop` never unwinds into an actor or the
+/// master's poll: each slot is dropped in its own catch, and the first
+/// panic's message is returned (for the job's error).
 ///
 /// # Safety
 ///
 /// The slots must be initialised and owned by the caller; afterwards they
 /// count as uninitialised.
-pub(crate) unsafe fn drop_slots<R>(base: *mut R, range: Range<usize>) {
+pub(crate) unsafe fn drop_slots<R>(base: *mut R, range: Range<usize>) -> Option<String> {
+    let mut first = None;
     for index in range {
         // SAFETY: the caller guarantees slot `index` is initialised and
         // ours; each slot is dropped once, each in its own catch, so one
         // panicking `Drop` neither skips nor aborts the others.
         let slot = unsafe { base.add(index) };
         // SAFETY: as above.
-        let _ = unwind::catch(|| unsafe { ptr::drop_in_place(slot) });
+        if let Err(message) = unwind::catch(|| unsafe { ptr::drop_in_place(slot) }) {
+            first.get_or_insert(message);
+        }
     }
+    first
+}
+
+/// Adds to a job's panic message that dropping its results panicked too.
+pub(crate) fn note_drop_panic(message: &mut String, panic: &str) {
+    message.push_str(" (dropping the results made before it also panicked: ");
+    message.push_str(panic);
+    message.push(')');
 }
 
 /// A handler registered with [`Kernel::on_detached`].

@@ -42,10 +42,12 @@
 //!
 //! # Modules, in the order data flows
 //!
-//! `dispatcher` (master side) → `registry` (checks each dispatch) → `job`
-//! (claims, result slots, completion) → `pool` (actor threads, queue) and
-//! `sleep` (the idle/wake protocol) → `kernel` (handlers on the actor) →
-//! back through `job` to the dispatcher's callbacks.
+//! `builder` (the pool's options) → `dispatcher` (master side) → `registry`
+//! (checks each dispatch) → `job` (claims, result slots, completion) → `pool`
+//! (actor threads, queue), `sleep` (the idle/wake protocol) and `status`
+//! (what each actor runs, for `destroy_timeout`) → `kernel` (handlers on the
+//! actor) → back through `job` to the dispatcher's callbacks. `unwind`
+//! catches user panics at every boundary and words their messages.
 
 #![deny(
     missing_docs,
@@ -54,6 +56,7 @@
 )]
 #![warn(unreachable_pub)]
 
+mod builder;
 mod dispatcher;
 mod error;
 mod job;
@@ -61,10 +64,12 @@ mod kernel;
 mod pool;
 mod registry;
 mod sleep;
+mod status;
 mod sync;
 mod trace;
 mod unwind;
 
+pub use builder::DispatcherBuilder;
 pub use dispatcher::{DispatchHandle, Dispatcher};
-pub use error::Error;
+pub use error::{Error, RunningBatch};
 pub use kernel::Kernel;

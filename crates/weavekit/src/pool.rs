@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use crate::builder::PoolConfig;
 use crate::error::Error;
 use crate::job::Job;
 use crate::kernel::{Kernel, Signature};
@@ -28,8 +29,13 @@ pub(crate) struct Hub {
     completions: Mutex<Vec<Arc<dyn Job>>>,
     /// Detached jobs started and not finished.
     detached_running: AtomicUsize,
-    /// Panics in detached jobs, for `take_detached_errors`.
+    /// Panics in detached jobs, and in `Drop` of any job's arguments or
+    /// results, for `take_detached_errors`.
     detached_errors: Mutex<Vec<Error>>,
+    /// What each actor runs, and the stop flag of `destroy_timeout`.
+    status: crate::status::Board,
+    /// The builder's `quiet_panics`, for drops on the master.
+    quiet: bool,
     /// The master's wait for finished jobs: the same protocol as the
     /// actors' wait for work, with the roles swapped.
     finished: Sleep,
@@ -40,8 +46,10 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    fn new() -> Hub {
+    fn new(actors: usize, quiet: bool) -> Hub {
         Hub {
+            status: crate::status::Board::new(actors),
+            quiet,
             queue: Mutex::new(VecDeque::new()),
             sleep: Sleep::new(Spin::Yielding),
             completions: Mutex::new(Vec::new()),
@@ -76,9 +84,23 @@ impl Hub {
         self.detached_running.load(Ordering::Acquire)
     }
 
-    /// Panics of finished detached jobs, in the order the jobs finished.
+    /// Panics of finished detached jobs, in the order the jobs finished,
+    /// and of `Drop` of jobs' arguments and results.
     pub(crate) fn take_detached_errors(&self) -> Vec<Error> {
         std::mem::take(&mut *lock(&self.detached_errors))
+    }
+
+    /// Drops a reference to `job` (master or actor); a panic in `Drop` of
+    /// its arguments, when this was the last reference, is reported for
+    /// `take_detached_errors` instead of unwinding.
+    pub(crate) fn release(&self, job: Arc<dyn Job>) {
+        let name = Arc::clone(job.name());
+        if let Some(message) = unwind::quietly(self.quiet, || unwind::release(job)) {
+            lock(&self.detached_errors).push(Error::DropPanicked {
+                job: name.to_string(),
+                message,
+            });
+        }
     }
 
     /// Master: the finish epoch to pass to [`Hub::await_finished`], read
@@ -115,7 +137,7 @@ impl Hub {
                 queue.pop_front()
             };
             if let Some(job) = exhausted {
-                unwind::release(job);
+                self.release(job);
             }
         }
     }
@@ -138,6 +160,19 @@ impl Hub {
     }
 }
 
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // Only jobs left behind by `destroy_timeout` (finished late, or
+        // never) are still here; their arguments' `Drop` must not unwind
+        // out of the last handle or actor. Nobody is left to report to.
+        let queued = std::mem::take(&mut *lock(&self.queue));
+        let finished = std::mem::take(&mut *lock(&self.completions));
+        for job in queued.into_iter().chain(finished) {
+            let _ = unwind::quietly(self.quiet, || unwind::release(job));
+        }
+    }
+}
+
 /// The actor threads.
 pub(crate) struct Pool {
     hub: Arc<Hub>,
@@ -145,12 +180,18 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// Starts `count` actors running `worker`, and waits until every entry
-    /// has returned. On success, returns the pool and the handler table all
-    /// actors agree on.
-    pub(crate) fn start(count: usize, worker: Worker) -> Result<(Pool, Vec<Signature>), Error> {
+    /// Starts the actors `config` describes running `worker`, and waits
+    /// until every entry has returned. On success, returns the pool and the
+    /// handler table all actors agree on. On failure every actor already
+    /// started has been stopped and joined.
+    pub(crate) fn start(
+        config: &PoolConfig,
+        worker: Worker,
+    ) -> Result<(Pool, Vec<Signature>), Error> {
+        unwind::install_hook();
+        let count = config.actor_count;
         let mut pool = Pool {
-            hub: Arc::new(Hub::new()),
+            hub: Arc::new(Hub::new(count, config.quiet_panics)),
             actors: Vec::new(),
         };
         let readiness = Arc::new(Readiness::new(count).ok_or_else(|| Error::Spawn {
@@ -164,17 +205,18 @@ impl Pool {
                 worker: Arc::clone(&worker),
                 hub: Arc::clone(&pool.hub),
                 readiness: Arc::clone(&readiness),
+                quiet: config.quiet_panics,
             };
-            let spawned = thread::Builder::new()
-                .name(format!("weave-actor-{index}"))
-                .spawn(move || actor.main());
-            match spawned {
+            match spawn(config, index, actor) {
                 Ok(handle) => pool.actors.push(handle),
                 Err(error) => {
+                    // The actors started so far run their entries, then
+                    // find the pool terminating; join them all.
+                    pool.shutdown();
                     return Err(Error::Spawn {
                         actor: index,
                         message: error.to_string(),
-                    })
+                    });
                 }
             }
         }
@@ -204,9 +246,58 @@ impl Pool {
         // rather than when the last `DispatchHandle` goes.
         let leftovers = std::mem::take(&mut *lock(&self.hub.queue));
         for job in leftovers {
-            unwind::release(job);
+            self.hub.release(job);
         }
     }
+
+    /// Gives up on the actors (the deadline of `destroy_timeout` passed):
+    /// no actor claims another batch, idle ones exit, and none is joined.
+    /// Returns the batches still running and the names of the jobs that
+    /// had not finished, each once, queued ones first.
+    #[cfg(not(loom))]
+    pub(crate) fn abandon(&mut self) -> (Vec<crate::error::RunningBatch>, Vec<String>) {
+        self.hub.status.stop();
+        self.hub.sleep.terminate();
+        let running = self.hub.status.running();
+        let queued = std::mem::take(&mut *lock(&self.hub.queue));
+        let mut unfinished: Vec<String> = Vec::new();
+        let names = queued
+            .iter()
+            .filter(|job| !job.progress().is_done())
+            .map(|job| job.name().to_string())
+            .chain(running.iter().map(|batch| batch.job.clone()));
+        for name in names {
+            if !unfinished.contains(&name) {
+                unfinished.push(name);
+            }
+        }
+        for job in queued {
+            self.hub.release(job);
+        }
+        // Detach: dropping a join handle leaves its thread running.
+        self.actors.clear();
+        (running, unfinished)
+    }
+}
+
+/// Spawns actor `index`'s thread as `config` says.
+fn spawn(
+    config: &PoolConfig,
+    index: usize,
+    actor: Actor,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    #[cfg(test)]
+    if config.fail_spawn_at == Some(index) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "Resource temporarily unavailable (test seam)",
+        ));
+    }
+    let mut builder = thread::Builder::new().name((config.thread_name)(index));
+    if let Some(bytes) = config.stack_size {
+        builder = builder.stack_size(bytes);
+    }
+    builder.spawn(move || actor.main())
 }
 
 impl Drop for Pool {
@@ -222,11 +313,14 @@ struct Actor {
     worker: Worker,
     hub: Arc<Hub>,
     readiness: Arc<Readiness>,
+    /// The builder's `quiet_panics`.
+    quiet: bool,
 }
 
 impl Actor {
     /// The actor thread: run the worker entry, report, then serve jobs.
     fn main(self) {
+        unwind::set_quiet(self.quiet);
         let mut kernel = Kernel::new(self.index, self.count);
         let entry = unwind::catch(|| (self.worker)(&mut kernel));
         kernel.seal();
@@ -243,12 +337,16 @@ impl Actor {
 /// The actor loop: run ranges while there are any, idle when there are
 /// none, return when the pool shuts down.
 fn serve(hub: &Hub, kernel: &mut Kernel) {
+    let actor = kernel.actor_index();
     let mut current: Option<Arc<dyn Job>> = None;
     loop {
         let seen = hub.sleep.epoch();
-        while let Some(range) = claim_next(hub, &mut current) {
+        while let Some(range) = claim_next(hub, actor, &mut current) {
             let Some(job) = current.as_ref() else { break };
-            if job.run(kernel, range) {
+            hub.status.begin(actor, &range);
+            let done = job.run(kernel, range);
+            hub.status.end(actor);
+            if done {
                 hub.job_done(job);
             }
         }
@@ -260,18 +358,25 @@ fn serve(hub: &Hub, kernel: &mut Kernel) {
 
 /// The next range: from the current job while it has items left, else from
 /// the queue (which then becomes the current job).
-fn claim_next(hub: &Hub, current: &mut Option<Arc<dyn Job>>) -> Option<Range<usize>> {
+fn claim_next(hub: &Hub, actor: usize, current: &mut Option<Arc<dyn Job>>) -> Option<Range<usize>> {
+    if hub.status.stopping() {
+        if let Some(job) = current.take() {
+            hub.release(job);
+        }
+        return None;
+    }
     if let Some(range) = current.as_ref().and_then(|job| job.progress().claim()) {
         return Some(range);
     }
     if let Some(job) = current.take() {
-        unwind::release(job);
+        hub.release(job);
     }
     let (job, range) = hub.find_work()?;
     if job.progress().has_unclaimed() {
         // Pass the wake-up on: `notify` wakes one sleeper at a time.
         hub.sleep.notify();
     }
+    hub.status.switch(actor, job.name());
     *current = Some(job);
     Some(range)
 }
@@ -321,5 +426,33 @@ impl Readiness {
                 }),
             })
             .collect()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::Dispatcher;
+
+    #[test]
+    fn a_failed_spawn_joins_every_actor_already_started() {
+        let entries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&entries);
+        let worker: Worker = Arc::new(move |_: &mut Kernel| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut config = Dispatcher::builder().actor_count(4).config().unwrap();
+        config.fail_spawn_at = Some(2);
+        let error = Pool::start(&config, Arc::clone(&worker)).err();
+        match error {
+            Some(Error::Spawn { actor: 2, message }) => {
+                assert!(message.contains("test seam"), "{message}");
+            }
+            other => panic!("expected a spawn error, got {other:?}"),
+        }
+        // Actors 0 and 1 ran their entries and were joined: their clones
+        // of the worker are gone.
+        assert_eq!(entries.load(Ordering::SeqCst), 2);
+        assert_eq!(Arc::strong_count(&worker), 1);
     }
 }

@@ -174,9 +174,16 @@ fn handlers_registered_in_different_orders_agree() {
 
 #[test]
 fn absurd_actor_counts_are_errors_not_panics() {
-    for count in [usize::MAX, 1 << 40] {
+    for count in [usize::MAX, 1 << 40, 100_000, Dispatcher::MAX_ACTORS + 1] {
         let result = Dispatcher::new(count, |_: &mut Kernel| {});
-        assert!(matches!(result, Err(Error::Spawn { .. })), "{count}");
+        assert_eq!(
+            result.err(),
+            Some(Error::TooManyActors {
+                requested: count,
+                max: Dispatcher::MAX_ACTORS
+            }),
+            "{count}"
+        );
     }
 }
 
@@ -191,4 +198,120 @@ fn an_unbounded_wait_timeout_does_not_overflow() {
         .dispatch("id", 3, |_: Result<Vec<usize>, Error>| {}, None, ())
         .unwrap();
     assert_eq!(dispatcher.wait_timeout(Duration::MAX), 1);
+}
+
+/// Waits until `done` holds, failing the test after a minute (a bound for
+/// a broken build, not a speed check).
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Before the fix, the panic in `Drop` of a tracked job's arguments escaped
+/// `wait` whenever the master dropped the last reference (17 runs of 20).
+/// Now it never escapes `wait`, `poll` or drop, on whichever thread it
+/// happens, and each one is reported once through `take_detached_errors`.
+#[test]
+fn a_panicking_drop_of_job_arguments_never_escapes_and_is_reported() {
+    for round in 0..40 {
+        let mut dispatcher = Dispatcher::builder()
+            .actor_count(2)
+            .quiet_panics(round % 2 == 0)
+            .build(|k: &mut Kernel| {
+                k.on("echo", |id: usize, _: &PanicOnDrop| id);
+                k.on_detached("noisy", |_: usize, _: &PanicOnDrop| {});
+            })
+            .unwrap();
+        let sum = Rc::new(RefCell::new(0));
+        let slot = Rc::clone(&sum);
+        dispatcher
+            .dispatch(
+                "echo",
+                64,
+                move |buf: Result<Vec<usize>, Error>| {
+                    *slot.borrow_mut() = buf.unwrap().iter().sum::<usize>()
+                },
+                Some(1),
+                PanicOnDrop,
+            )
+            .unwrap();
+        dispatcher.wait();
+        assert_eq!(*sum.borrow(), 2_016, "round {round}");
+        dispatcher
+            .dispatch_detached("noisy", 64, Some(1), PanicOnDrop)
+            .unwrap();
+        // No items: the master drops the arguments at once.
+        dispatcher
+            .dispatch_detached("noisy", 0, None, PanicOnDrop)
+            .unwrap();
+        dispatcher.poll();
+        dispatcher.wait();
+        let mut errors = Vec::new();
+        eventually("three drop panics are reported", || {
+            errors.extend(dispatcher.take_detached_errors());
+            errors.len() >= 3
+        });
+        let mut jobs: Vec<&str> = errors
+            .iter()
+            .map(|error| match error {
+                Error::DropPanicked { job, message } => {
+                    assert_eq!(message, "PanicOnDrop dropped", "round {round}");
+                    job.as_str()
+                }
+                other => panic!("round {round}: unexpected {other:?}"),
+            })
+            .collect();
+        jobs.sort_unstable();
+        assert_eq!(jobs, ["echo", "noisy", "noisy"], "round {round}");
+        dispatcher.destroy();
+    }
+}
+
+#[test]
+fn a_panicking_drop_of_results_the_library_drops_is_reported() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d2 = Arc::clone(&drops);
+    let mut dispatcher = Dispatcher::builder()
+        .actor_count(2)
+        .quiet_panics(true)
+        .build(move |k: &mut Kernel| {
+            let drops = Arc::clone(&d2);
+            k.on("loud", move |id: usize, _: &()| {
+                if id == 5 {
+                    panic!("item 5");
+                }
+                Loud {
+                    loud: true,
+                    drops: Arc::clone(&drops),
+                }
+            });
+        })
+        .unwrap();
+    let outcome = Rc::new(RefCell::new(None));
+    let slot = Rc::clone(&outcome);
+    // One batch: items 0..5 are made, then dropped again by the actor.
+    dispatcher
+        .dispatch(
+            "loud",
+            10,
+            move |buf: Result<Vec<Loud>, Error>| *slot.borrow_mut() = buf.err(),
+            Some(10),
+            (),
+        )
+        .unwrap();
+    dispatcher.wait();
+    let error = outcome.borrow_mut().take().unwrap();
+    match error {
+        Error::HandlerPanicked {
+            item: 5, message, ..
+        } => {
+            assert!(message.starts_with("item 5"), "{message}");
+            assert!(message.contains("loud result dropped"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 5);
 }

@@ -385,7 +385,12 @@ fn non_string_panic_payload_is_still_reported() {
     match &calls[0] {
         Err(Error::HandlerPanicked { job, item, message }) => {
             assert_eq!((job.as_str(), *item), ("odd_payload", 2));
-            assert!(!message.is_empty());
+            // The payload's value and where it was raised are kept.
+            assert!(
+                message.starts_with("2 (a non-string panic payload, raised at "),
+                "{message}"
+            );
+            assert!(message.contains("panics.rs:"), "{message}");
         }
         other => panic!("unexpected {other:?}"),
     }
