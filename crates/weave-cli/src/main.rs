@@ -28,11 +28,43 @@ enum Command {
     Run(run::RunArgs),
     /// Compare weavekit with serial code and rayon on the same workloads.
     Bench(bench::BenchArgs),
+    /// Write type definitions of `@weave`, the globals and `@lune/*` for
+    /// luau-lsp into a folder (default `.weave-types`).
+    Typedefs {
+        /// The folder to write into (created if needed).
+        #[arg(default_value = ".weave-types")]
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => run::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Typedefs { dir } => typedefs(&dir),
+    }
+}
+
+/// `weave typedefs DIR`: writes the files and says how to use them.
+fn typedefs(dir: &std::path::Path) -> ExitCode {
+    match weavekit_luau::write_typedefs(dir) {
+        Ok(files) => {
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            let dir = dir.display();
+            println!(
+                "add to .luaurc: \"aliases\": {{ \"weave\": \"{dir}/weave\", \"lune\": \"{dir}/lune/\" }}"
+            );
+            println!("and give luau-lsp the definitions file {dir}/globals.d.luau");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!(
+                "weave typedefs: cannot write into {}: {error}",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
     }
 }

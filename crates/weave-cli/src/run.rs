@@ -69,8 +69,9 @@ fn parse_memory_limit(bytes: u64) -> Result<usize, String> {
     Ok(usize::try_from(bytes).unwrap_or(usize::MAX))
 }
 
-/// Runs `weave run`: success when the script, its tasks and its jobs ended
-/// without an uncaught error (each one is printed to stderr as it happens).
+/// Runs `weave run`: the code the script gave `process.exit`, if it called
+/// it; else success when the script, its tasks and its jobs ended without an
+/// uncaught error (each one is printed to stderr as it happens).
 pub(crate) fn main(args: RunArgs) -> ExitCode {
     let ready_timeout = match parse_ready_timeout(args.ready_timeout) {
         Ok(timeout) => timeout,
@@ -102,10 +103,11 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         .job_timeout(job_timeout)
         .memory_limit(memory_limit)
         .run(PathBuf::from(script), words);
-    if report.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    match report.exit_code() {
+        // `process.exit(code)`: the script's own status.
+        Some(code) => ExitCode::from(code),
+        None if report.is_success() => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
     }
 }
 

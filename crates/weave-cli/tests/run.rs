@@ -140,3 +140,48 @@ fn memory_limit_makes_running_out_of_memory_an_error() {
         "{stderr}"
     );
 }
+
+/// `weave run tests/luau/exit.luau MODE ARG`.
+fn exit_script(mode: &str, arg: &str) -> Output {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/luau/exit.luau");
+    weave(&["run", script.to_str().unwrap(), mode, arg])
+}
+
+#[test]
+fn process_exit_sets_the_exit_status() {
+    for code in [0, 3, 255] {
+        let output = exit_script("code", &code.to_string());
+        assert_eq!(output.status.code(), Some(code), "{output:?}");
+    }
+    let output = exit_script("default", "");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    // The script's code stands even after an uncaught error (still printed).
+    let output = exit_script("after_error", "");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("an uncaught error before exit"));
+    // A code out of range is an error of the call: status 1, with a message.
+    let output = exit_script("out_of_range", "");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("from 0 to 255, got 256"));
+    // From a task: the sleeping main thread never wakes.
+    let output = exit_script("in_task", "");
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    assert!(lines(&output).is_empty(), "{output:?}");
+}
+
+#[test]
+fn process_exit_drains_dispatched_work_and_runs_no_more_luau() {
+    let dir = std::env::temp_dir().join(format!("weave-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = exit_script("drain", dir.to_str().unwrap());
+    let written = (1..=8)
+        .filter(|id| dir.join(format!("{id}.txt")).is_file())
+        .count();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(output.status.code(), Some(5), "{output:?}");
+    assert_eq!(written, 8, "every detached item ran before the exit");
+    assert!(
+        lines(&output).is_empty(),
+        "no Luau ran after exit: {output:?}"
+    );
+}

@@ -18,6 +18,10 @@
 //! the error: the job's callback gets it, or, for a detached dispatch, it
 //! is reported as an uncaught error of the run).
 //!
+//! The worker script and every handler call run as async calls blocked on
+//! by the actor's thread: a standard-library function that yields in Lune
+//! (`fs.readFile`, `process.exec`, ...) blocks the actor until it returns.
+//!
 //! Extra arguments arrive as one shared [`Args`] per job. Decoding them into
 //! the VM is the only per-job cost on the actor, so it is done once per job
 //! (cached by the job's sequence number), not once per item.
@@ -28,7 +32,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, Table, Value as LuaValue, VmState};
+use mlua::thread::ThreadStatus;
+use mlua::{Function, Lua, MultiValue, Table, Thread, Value as LuaValue, VmState};
 use weavekit::Kernel;
 
 use crate::limits::{JobClock, Relief, ResultBudget};
@@ -241,7 +246,8 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         &format!("@{}", spec.display),
         spec.native,
     )
-    .and_then(|script| script.call::<()>(()));
+    // Async standard-library functions block the actor's thread.
+    .and_then(|script| async_io::block_on(script.call_async::<()>(())));
     lua.remove_interrupt();
     startup.ended.set(true);
     watch_items(&lua, &startup);
@@ -285,6 +291,10 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         handlers[index] = names;
     }
     let actor = Rc::new(ActorVm {
+        runner: lua
+            .create_function(|_, ()| Ok(()))
+            .and_then(|placeholder| lua.create_thread(placeholder))
+            .map_err(|e| describe_error(&e))?,
         relief: Relief::new(spec.memory_limit),
         lua,
         memory_limit: spec.memory_limit,
@@ -453,6 +463,8 @@ fn same_object(a: &str, b: &str) -> bool {
 /// An actor's VM once the worker script has ended: what handlers need.
 struct ActorVm {
     lua: Lua,
+    /// The thread every handler call runs on, reset for each item.
+    runner: Thread,
     /// Collects garbage between items when the VM nears its memory limit.
     relief: Relief,
     /// The VM's memory limit, for messages.
@@ -481,7 +493,7 @@ impl ActorVm {
             .map_err(|e| self.describe_handler_error(&e))?;
         self.state.job.start();
         self.state.error_object.take();
-        let result = arguments.call(&self.lua, handler, index + 1);
+        let result = arguments.call(&self.lua, handler, index + 1, |f, args| self.run(f, args));
         if self.state.job.stop() {
             // Whatever error the timeout caused (the handler may even have
             // caught it), the cause to report is the timeout.
@@ -519,6 +531,27 @@ impl ActorVm {
             ),
             _ => message,
         }
+    }
+
+    /// Runs `handler(args)` to its end on the actor's handler thread.
+    ///
+    /// Resumed plainly first (as cheap as a call); if the handler enters an
+    /// async standard-library function (`fs.readFile`, ...), the thread
+    /// yields mlua's poll marker, and the actor's thread then blocks on it
+    /// as a future (with a real waker) until the handler returns, as
+    /// `task.wait` blocks here. A plain `coroutine.yield` in a handler
+    /// resumes it at once.
+    fn run(&self, handler: &Function, args: MultiValue) -> mlua::Result<LuaValue> {
+        let thread = &self.runner;
+        thread.reset(handler.clone())?;
+        let mut yielded: MultiValue = thread.resume(args)?;
+        while thread.status() == ThreadStatus::Resumable {
+            if crate::master::is_poll_pending(&yielded) {
+                return async_io::block_on(thread.clone().into_async::<LuaValue>(())?);
+            }
+            yielded = thread.resume(())?;
+        }
+        Ok(yielded.into_iter().next().unwrap_or(LuaValue::Nil))
     }
 
     /// The job's extra arguments in this VM, decoded once per job.

@@ -27,7 +27,9 @@
 //! - `dispatcher`: `weave.dispatcher` on top of the core `Dispatcher`;
 //! - `actor`: the worker entry, one VM per actor, `weave.kernel`;
 //! - `value`: what crosses between VMs, encoded once, decoded per job;
-//! - `vm`: what every VM has (globals, `require`, `--!native`);
+//! - `vm`: what every VM has (globals, `--!native`);
+//! - `require`: Luau's standard require-by-string, with the host's messages;
+//! - `stdlib`: Lune's standard library (`@lune/fs`, ...), in every VM;
 //! - `output`: where `print` and error reports go.
 
 #![deny(missing_docs)]
@@ -38,7 +40,9 @@ mod dispatcher;
 mod limits;
 mod master;
 mod output;
+mod require;
 mod scheduler;
+mod stdlib;
 mod value;
 mod vm;
 
@@ -155,8 +159,10 @@ impl Runner {
         self
     }
 
-    /// Runs the master script at `script`, with `args` as its `...`, until
-    /// the script, every task and every job it started have finished.
+    /// Runs the master script at `script`, with `args` as its `...` (and as
+    /// `process.args` on the master and every actor), until the script,
+    /// every task and every job it started have finished, or until it calls
+    /// `process.exit` (see [`Report::exit_code`]).
     ///
     /// Never panics: a script that cannot be read or compiled, and every
     /// uncaught error (in the script, a task, a callback or a detached
@@ -174,11 +180,12 @@ impl Runner {
             ready_timeout: self.ready_timeout,
             job_timeout: self.job_timeout,
             memory_limit: self.memory_limit,
+            args: args.into(),
         };
         let script = script.as_ref();
-        let errors =
-            match panic::catch_unwind(AssertUnwindSafe(|| master::run(config, script, args))) {
-                Ok(errors) => errors,
+        let (errors, exit_code) =
+            match panic::catch_unwind(AssertUnwindSafe(|| master::run(config, script))) {
+                Ok(ended) => (ended.errors, ended.exit_code),
                 Err(payload) => {
                     let message = payload
                         .downcast_ref::<&str>()
@@ -187,13 +194,14 @@ impl Runner {
                         .unwrap_or_else(|| "unknown panic".to_owned());
                     let message = format!("weave: internal error in the Luau host: {message}");
                     output.err(&message);
-                    vec![message]
+                    (vec![message], None)
                 }
             };
         let transcript =
             std::mem::take(&mut *transcript.lock().unwrap_or_else(PoisonError::into_inner));
         Report {
             errors,
+            exit_code,
             stdout: transcript.stdout,
             stderr: transcript.stderr,
         }
@@ -206,10 +214,37 @@ pub fn run(script: impl AsRef<Path>, args: &[String]) -> Report {
     Runner::new().run(script, args)
 }
 
+/// Writes type definitions for luau-lsp into `dir` (created if needed):
+/// `weave.luau` (the `@weave` module), `globals.d.luau` (`script`, `task`,
+/// `warn`: a definitions file) and `lune/<module>.luau` (Lune's own
+/// definitions of each standard-library module). Returns the files written.
+///
+/// Point `.luaurc` aliases at them: `"weave": "<dir>/weave"` and
+/// `"lune": "<dir>/lune/"`; `weave run` itself ignores those two aliases
+/// (its built-in modules win), so the same `.luaurc` serves both.
+///
+/// # Errors
+///
+/// Any I/O error creating `dir` or writing a file.
+///
+/// # Examples
+///
+/// ```
+/// let dir = std::env::temp_dir().join("weave-typedefs-doc");
+/// let files = weavekit_luau::write_typedefs(&dir)?;
+/// assert!(files.iter().any(|file| file.ends_with("lune/fs.luau")));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_typedefs(dir: impl AsRef<Path>) -> std::io::Result<Vec<std::path::PathBuf>> {
+    stdlib::write_typedefs(dir.as_ref())
+}
+
 /// What a run left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     errors: Vec<String>,
+    exit_code: Option<u8>,
     stdout: String,
     stderr: String,
 }
@@ -218,6 +253,20 @@ impl Report {
     /// Whether the run ended without an uncaught error.
     pub fn is_success(&self) -> bool {
         self.errors.is_empty()
+    }
+
+    /// The code the script passed to `process.exit`, if it called it.
+    ///
+    /// `weave run` exits with this code when there is one (whatever errors
+    /// went uncaught before), else with 0 on success and 1 otherwise.
+    ///
+    /// ```no_run
+    /// let report = weavekit_luau::Runner::new().run("master.luau", &[]);
+    /// let status = report.exit_code().unwrap_or(if report.is_success() { 0 } else { 1 });
+    /// std::process::exit(i32::from(status));
+    /// ```
+    pub fn exit_code(&self) -> Option<u8> {
+        self.exit_code
     }
 
     /// Every uncaught error, in order: message and traceback.

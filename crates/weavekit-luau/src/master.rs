@@ -34,14 +34,43 @@
 //!
 //! The Rust side never holds a `RefCell` borrow while Luau code runs: queues
 //! are borrowed only to push or pop an entry.
+//!
+//! # Async functions (the standard library)
+//!
+//! A thread is resumed plainly; if it stops at mlua's poll marker it is
+//! inside an async Rust function (`fs.readFile`, `process.exec`, ...), and
+//! from then on it is polled as mlua's `AsyncThread` (as a stream) with a
+//! waker of the master's ([`Wakeup`]). While its future is pending it is
+//! kept in [`Master::pending`] and polled again at the next step after its
+//! waker fired (which also unparks the master), until the function returns
+//! and the thread runs on to its next own yield (`task.wait`), which ends
+//! the polling. While a
+//! thread is pending the run does not end, and the master sleeps in
+//! `park_timeout`, which the waker ends.
+//!
+//! # `process.exit`
+//!
+//! `process.exit(code)` records the code (the first call's counts) and
+//! yields the calling thread for good. From then on no Luau code of the
+//! master runs again: the rest of the step is skipped, and timers, waits,
+//! deferred threads, pending async calls and the callbacks of jobs are
+//! dropped. Then the run ends as every run does, by draining like
+//! `Destroy`: each dispatcher not destroyed yet finishes its dispatched and
+//! deferred jobs on the actors (so detached work is never cut short), then
+//! its actors stop. `weave run` then exits with `code`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::Path;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use mlua::thread::ThreadStatus;
+use futures_core::Stream;
+use mlua::thread::{AsyncThread, ThreadStatus};
 use mlua::{Lua, MultiValue, Table, Thread, Value as LuaValue};
 
 use crate::dispatcher::{self, describe_job_error, Completion, Completions, Slot};
@@ -59,10 +88,21 @@ const MAX_DEFER_DEPTH: usize = 80;
 /// The longest the master sleeps before looking again.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 
-/// Runs the master script at `script` with `args` as `...`; returns the
-/// uncaught errors (already written to the output).
-pub(crate) fn run(config: Config, script: &Path, args: &[String]) -> Vec<String> {
+/// How a run ended.
+pub(crate) struct Ended {
+    /// The uncaught errors (already written to the output).
+    pub(crate) errors: Vec<String>,
+    /// The code given to `process.exit`, if the script called it.
+    pub(crate) exit_code: Option<u8>,
+}
+
+/// Runs the master script at `script` with the run's arguments as `...`.
+pub(crate) fn run(config: Config, script: &Path) -> Ended {
     let relief = Relief::new(config.memory_limit);
+    let wakeup = Arc::new(Wakeup {
+        woken: AtomicBool::new(false),
+        master: std::thread::current(),
+    });
     let master = Rc::new(Master {
         config,
         queues: RefCell::new(Queues::default()),
@@ -72,11 +112,42 @@ pub(crate) fn run(config: Config, script: &Path, args: &[String]) -> Vec<String>
         defer_depth: Cell::new(0),
         step: Cell::new(0),
         relief,
+        waker: Waker::from(Arc::clone(&wakeup)),
+        wakeup,
+        pending: RefCell::new(Vec::new()),
+        exit_code: Cell::new(None),
     });
-    master.run(script, args);
+    master.run(script);
     master.config.output.flush();
-    master.errors.take()
+    Ended {
+        errors: master.errors.take(),
+        exit_code: master.exit_code.get(),
+    }
 }
+
+/// The waker of the master's pending threads: flags that one may go on and
+/// unparks the master.
+struct Wakeup {
+    woken: AtomicBool,
+    master: std::thread::Thread,
+}
+
+impl Wake for Wakeup {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // ORDERING: Release pairs with the Acquire swap in
+        // `Master::poll_pending`: what the woken future wrote before waking
+        // is visible to the master when it polls again.
+        self.woken.store(true, Ordering::Release);
+        self.master.unpark();
+    }
+}
+
+/// A thread inside an async Rust function, waiting for its waker.
+type Pending = Pin<Box<AsyncThread<()>>>;
 
 /// The master's state, shared by its Luau primitives.
 struct Master {
@@ -91,10 +162,17 @@ struct Master {
     step: Cell<u64>,
     /// Collects the VM's garbage near its memory limit, between steps.
     relief: Relief,
+    /// The waker every resumption is polled with ([`Wakeup`]).
+    waker: Waker,
+    wakeup: Arc<Wakeup>,
+    /// Threads inside an async Rust function.
+    pending: RefCell<Vec<Pending>>,
+    /// The code `process.exit` gave; once set, no thread is resumed.
+    exit_code: Cell<Option<u8>>,
 }
 
 impl Master {
-    fn run(self: &Rc<Self>, script: &Path, args: &[String]) {
+    fn run(self: &Rc<Self>, script: &Path) {
         let lua = match vm::create(&self.config, "master", MASTER_LIBRARY, |lua, host| {
             self.install(lua, host)
         }) {
@@ -111,7 +189,7 @@ impl Master {
         if let Err(error) = lua.set_memory_limit(self.config.memory_limit) {
             return self.report(format!("could not set the memory limit: {error}"));
         }
-        if let Err(message) = self.start(&lua, script, args) {
+        if let Err(message) = self.start(&lua, script) {
             self.report(message);
         }
         self.event_loop(&lua);
@@ -124,14 +202,17 @@ impl Master {
         }
         self.queues.borrow_mut().clear();
         self.completions.borrow_mut().clear();
+        self.pending.borrow_mut().clear();
     }
 
     /// Loads the master script and runs it up to its first yield.
-    fn start(&self, lua: &Lua, script: &Path, args: &[String]) -> Result<(), String> {
+    fn start(&self, lua: &Lua, script: &Path) -> Result<(), String> {
         let source = Source::read(script)?;
         let main = vm::load(lua, &source).map_err(|e| describe_error(&e))?;
         let thread = lua.create_thread(main).map_err(|e| describe_error(&e))?;
-        let args = args
+        let args = self
+            .config
+            .args
             .iter()
             .map(|arg| lua.create_string(arg).map(LuaValue::String))
             .collect::<mlua::Result<Vec<_>>>()
@@ -144,6 +225,9 @@ impl Master {
     /// Steps until the script, its tasks and its jobs are all done.
     fn event_loop(&self, lua: &Lua) {
         loop {
+            if self.exiting() {
+                break;
+            }
             let step = self.step.get() + 1;
             self.step.set(step);
             // A script that caught "not enough memory" gets its garbage
@@ -153,6 +237,7 @@ impl Master {
 
             let mut busy = self.poll_dispatchers() > 0;
             busy |= self.run_completions(lua, true);
+            busy |= self.poll_pending();
 
             let now = Instant::now();
             let due = self.queues.borrow_mut().pop_due(now);
@@ -179,7 +264,8 @@ impl Master {
                 .filter(|slot| slot.in_flight() > 0)
                 .cloned()
                 .collect();
-            if next.is_none() && busy_slots.is_empty() && !resumed {
+            let waiting = !self.pending.borrow().is_empty();
+            if next.is_none() && busy_slots.is_empty() && !resumed && !waiting {
                 break;
             }
             let sleep = next
@@ -188,7 +274,7 @@ impl Master {
             if sleep.is_zero() {
                 continue;
             }
-            if let [only] = busy_slots.as_slice() {
+            if let ([only], false) = (busy_slots.as_slice(), waiting) {
                 // One dispatcher at work: its own wait wakes on its jobs
                 // with less latency than a park (callbacks only queue).
                 let (_, errors) = only.wait_timeout(sleep);
@@ -215,14 +301,63 @@ impl Master {
         fired
     }
 
-    /// Resumes `thread` if it can be; an error it raises is reported.
+    /// Whether `process.exit` was called: no thread resumes any more.
+    fn exiting(&self) -> bool {
+        self.exit_code.get().is_some()
+    }
+
+    /// Resumes `thread` if it can be; an error it raises is reported. A
+    /// thread that enters an async Rust function is kept until its waker
+    /// fires (see the module docs).
     fn resume(&self, thread: &Thread, args: MultiValue) {
-        if thread.status() != ThreadStatus::Resumable {
+        if thread.status() != ThreadStatus::Resumable || self.exiting() {
             return;
         }
-        if let Err(error) = thread.resume::<()>(args) {
-            self.report(describe_error(&error));
+        // A plain resumption first (the common case, and the cheapest); a
+        // thread that stopped at mlua's poll marker is inside an async
+        // function: from then on it is polled as a future with our waker.
+        match thread.resume::<MultiValue>(args) {
+            Ok(values)
+                if thread.status() == ThreadStatus::Resumable && is_poll_pending(&values) =>
+            {
+                match thread.clone().into_async::<()>(()) {
+                    Ok(running) => self.poll_thread(Box::pin(running)),
+                    Err(error) => self.report(describe_error(&error)),
+                }
+            }
+            Ok(_) => {}
+            Err(error) => self.report(describe_error(&error)),
         }
+    }
+
+    /// Runs `thread` to its next yield, or keeps it if it is pending.
+    fn poll_thread(&self, mut thread: Pending) {
+        let mut context = Context::from_waker(&self.waker);
+        match thread.as_mut().poll_next(&mut context) {
+            // Yielded by itself (its resumption is scheduled, or it is done
+            // for), finished, or dead: nothing to keep.
+            Poll::Ready(Some(Ok(()))) | Poll::Ready(None) => {}
+            Poll::Ready(Some(Err(error))) => self.report(describe_error(&error)),
+            Poll::Pending => self.pending.borrow_mut().push(thread),
+        }
+    }
+
+    /// Polls the pending threads again if a waker fired; whether any was.
+    fn poll_pending(&self) -> bool {
+        // ORDERING: Acquire pairs with the Release store in `Wakeup`.
+        if !self.wakeup.woken.swap(false, Ordering::Acquire) {
+            return false;
+        }
+        let waiting = self.pending.take();
+        let any = !waiting.is_empty();
+        for thread in waiting {
+            if self.exiting() {
+                break;
+            }
+            self.poll_thread(thread);
+            self.drain_deferred();
+        }
+        any
     }
 
     /// Runs deferred threads until none is left (including those deferred
@@ -324,6 +459,18 @@ impl Master {
 
     /// The master's primitives (see `luau/master.luau`).
     fn install(self: &Rc<Self>, lua: &Lua, host: &Table) -> mlua::Result<()> {
+        let master = Rc::clone(self);
+        host.set(
+            "exit",
+            lua.create_function(move |_, code: u8| {
+                if master.exit_code.get().is_none() {
+                    master.exit_code.set(Some(code));
+                    master.queues.borrow_mut().clear();
+                }
+                Ok(())
+            })?,
+        )?;
+
         let master = Rc::clone(self);
         host.set(
             "spawn",
@@ -444,6 +591,13 @@ impl Master {
         )?;
         Ok(())
     }
+}
+
+/// Whether a thread's yielded values are mlua's marker for "inside an async
+/// function whose future is pending".
+pub(crate) fn is_poll_pending(values: &MultiValue) -> bool {
+    values.len() == 1
+        && matches!(values.front(), Some(LuaValue::LightUserData(marker)) if *marker == Lua::poll_pending())
 }
 
 /// `now + seconds`; `None` for a wait too long to represent (never due).

@@ -15,7 +15,7 @@
 use std::ffi::c_void;
 use std::fmt;
 
-use mlua::{Lua, Table as LuaTable, Value as LuaValue};
+use mlua::{IntoLuaMulti, Lua, Table as LuaTable, Value as LuaValue};
 
 /// Tables nested deeper than this are refused (they would overflow the
 /// stack while being copied, and no real data set needs them).
@@ -218,15 +218,17 @@ impl Arguments {
         Ok(Arguments::Packed(packed))
     }
 
-    /// Calls `handler(id, ...)` with these arguments.
+    /// Calls `handler(id, ...)` with these arguments, through `run` (which
+    /// gets the function to call and its arguments).
     pub(crate) fn call(
         &self,
         lua: &Lua,
         handler: &mlua::Function,
         id: usize,
+        run: impl FnOnce(&mlua::Function, mlua::MultiValue) -> mlua::Result<LuaValue>,
     ) -> mlua::Result<LuaValue> {
         match self {
-            Arguments::Values(values) => handler.call((id, values)),
+            Arguments::Values(values) => run(handler, (id, values).into_lua_multi(lua)?),
             Arguments::Packed(packed) => {
                 const NAME: &str = "weave.value.unpack";
                 let unpack = match lua.named_registry_value::<Option<mlua::Function>>(NAME)? {
@@ -245,7 +247,7 @@ impl Arguments {
                         unpack
                     }
                 };
-                unpack.call((handler, id, packed))
+                run(&unpack, (handler, id, packed).into_lua_multi(lua)?)
             }
         }
     }

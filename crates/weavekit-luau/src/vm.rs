@@ -1,7 +1,8 @@
 //! One Luau VM as the host sets it up, for the master and for every actor:
 //! the shared globals (`print`, `warn`, `require`, `script`, `task`), the
-//! `@weave` library, script loading (with `--!native` detection) and
-//! require-by-string path resolution.
+//! built-in modules (`@weave`, and the standard library of `stdlib.rs`),
+//! script loading (with `--!native` detection) and the worker path rule of
+//! `weave.dispatcher.new`.
 //!
 //! The globals are written partly in Luau (`luau/prelude.luau` and the
 //! role's own `luau/master.luau` or `luau/actor.luau`) over a table of Rust
@@ -12,14 +13,16 @@
 //! freezes the libraries and lets Luau use its fast paths for built-ins.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mlua::chunk::{ChunkMode, Compiler};
-use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue};
+use mlua::{Function, Lua, Table, Value as LuaValue};
 
 use crate::output::Output;
+use crate::{require, stdlib};
 
-/// The common prelude: `print`, `warn`, `require`, `script`, `task`.
+/// The common prelude: `print`, `warn`, `script`, `task`.
 const PRELUDE: &str = include_str!("luau/prelude.luau");
 
 /// Settings shared by the master and every actor of one run.
@@ -33,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) job_timeout: Option<Duration>,
     /// The most memory one VM may hold, in bytes.
     pub(crate) memory_limit: usize,
+    /// The script's arguments: `...` of the master, `process.args` everywhere.
+    pub(crate) args: Arc<[String]>,
 }
 
 /// A script read from disk, ready to compile.
@@ -109,7 +114,9 @@ pub(crate) fn compiler() -> Compiler {
 ///
 /// `role_source` is the role's Luau library (`master.luau` or `actor.luau`);
 /// it gets the host table and returns `{ task = ..., weave = ..., actor = ... }`.
-/// `install` adds the role's Rust primitives to the host table first.
+/// `install` adds the role's Rust primitives to the host table first; a
+/// primitive `exit` there is what `process.exit` calls (without one,
+/// `process.exit` raises an error: actors).
 pub(crate) fn create(
     config: &Config,
     role_name: &str,
@@ -128,6 +135,16 @@ pub(crate) fn create(
         .load(role_source)
         .set_name(format!("=weave/{role_name}"))
         .call(&host)?;
+    let (exit, wait) = match host.get::<Option<Function>>("exit")? {
+        Some(record) => {
+            let task: Table = role.get("task")?;
+            (stdlib::Exit::Master(record), Some(task.get("wait")?))
+        }
+        None => (stdlib::Exit::Actor, None),
+    };
+    require::install(&lua, wait)?;
+    lua.register_module("@weave", role.get::<Table>("weave")?)?;
+    stdlib::register(&lua, role.get::<Table>("task")?, &config.args, exit)?;
     lua.load(PRELUDE)
         .set_name("=weave/prelude")
         .call::<()>((&host, role))?;
@@ -166,7 +183,7 @@ pub(crate) fn load_chunk(
     function
 }
 
-/// Primitives every VM has: output, module resolution and loading.
+/// Primitives every VM has: output.
 fn install_common(lua: &Lua, host: &Table, config: &Config) -> mlua::Result<()> {
     let output = config.output.clone();
     host.set(
@@ -184,42 +201,7 @@ fn install_common(lua: &Lua, host: &Table, config: &Config) -> mlua::Result<()> 
             Ok(())
         })?,
     )?;
-    host.set(
-        "resolve",
-        lua.create_function(|lua, spec: String| {
-            let result = resolve_module(&spec, &calling_script(lua));
-            pair(
-                lua,
-                result.map(|path| (key_of(&path), path.display().to_string())),
-            )
-        })?,
-    )?;
-    host.set(
-        "load",
-        lua.create_function(|lua, (key, display): (String, String)| {
-            let loaded = Source::read(Path::new(&key)).and_then(|mut source| {
-                source.display = display;
-                load(lua, &source).map_err(|e| describe_error(&e))
-            });
-            match loaded {
-                Ok(function) => Ok((LuaValue::Function(function), LuaValue::Nil)),
-                Err(message) => Ok((LuaValue::Nil, LuaValue::String(lua.create_string(message)?))),
-            }
-        })?,
-    )?;
     Ok(())
-}
-
-/// `Ok((a, b))` as the Luau pair `a, b`; `Err(message)` as `nil, message`.
-fn pair(lua: &Lua, result: Result<(String, String), String>) -> mlua::Result<MultiValue> {
-    let (first, second) = match result {
-        Ok((a, b)) => (
-            LuaValue::String(lua.create_string(a)?),
-            lua.create_string(b)?,
-        ),
-        Err(message) => (LuaValue::Nil, lua.create_string(message)?),
-    };
-    Ok(MultiValue::from_vec(vec![first, LuaValue::String(second)]))
 }
 
 /// The chunk name (`@path`) of the innermost script file on the calling
@@ -240,14 +222,6 @@ pub(crate) fn calling_script(lua: &Lua) -> String {
     String::new()
 }
 
-/// The cache key of a module: its canonical path when it has one.
-fn key_of(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
 /// The directory that paths in the chunk `from` are relative to: the
 /// chunk's own directory for a file (`@path`), the working directory else.
 fn base_dir(from: &str) -> PathBuf {
@@ -258,35 +232,6 @@ fn base_dir(from: &str) -> PathBuf {
             .unwrap_or_default(),
         None => PathBuf::new(),
     }
-}
-
-/// Resolves `require(spec)` called from the chunk `from`, with Luau's
-/// require-by-string rules: `./` and `../` are relative to the requiring
-/// script; `.luau`, `.lua`, `/init.luau` and `/init.lua` are tried in turn.
-pub(crate) fn resolve_module(spec: &str, from: &str) -> Result<PathBuf, String> {
-    if let Some(alias) = spec.strip_prefix('@') {
-        let alias = alias.split('/').next().unwrap_or(alias);
-        if alias == "weave" {
-            return Err(format!(
-                "require: \"{spec}\": the library is \"@weave\" itself, it has no submodules"
-            ));
-        }
-        return Err(format!(
-            "require: unknown alias \"@{alias}\" (the only alias is \"@weave\")"
-        ));
-    }
-    if !(spec.starts_with("./") || spec.starts_with("../")) {
-        return Err(format!(
-            "require: \"{spec}\" must start with \"./\" or \"../\" (relative to the requiring \
-             script) or be \"@weave\""
-        ));
-    }
-    find_script(&base_dir(from).join(spec)).map_err(|tried| {
-        format!(
-            "require: cannot find module \"{spec}\" (tried {})",
-            tried.join(", ")
-        )
-    })
 }
 
 /// Resolves a worker script path given to `weave.dispatcher.new` from the
@@ -422,17 +367,5 @@ mod tests {
         assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
         assert_eq!(base_dir("@dir/sub/main.luau"), PathBuf::from("dir/sub"));
         assert_eq!(base_dir("=stdin"), PathBuf::new());
-    }
-
-    #[test]
-    fn unprefixed_and_unknown_aliases_are_refused() {
-        let error = resolve_module("mod", "@main.luau").unwrap_err();
-        assert!(error.contains("must start with"), "{error}");
-        let error = resolve_module("@lib/x", "@main.luau").unwrap_err();
-        assert!(error.contains("unknown alias \"@lib\""), "{error}");
-        let error = resolve_module("@weave/task", "@main.luau").unwrap_err();
-        assert!(error.contains("no submodules"), "{error}");
-        let error = resolve_module("./missing", "@nowhere/main.luau").unwrap_err();
-        assert!(error.contains("nowhere/missing.luau"), "{error}");
     }
 }

@@ -38,3 +38,21 @@ fn terrain_generates_every_chunk_once() {
     let map_rows = out.lines().filter(|line| line.len() == 12).count();
     assert_eq!(map_rows, 6, "{out}");
 }
+
+#[test]
+fn wordcount_on_actors_matches_the_serial_loop() {
+    let dir = std::env::temp_dir().join(format!("weave-wordcount-test-{}", std::process::id()));
+    let folder = dir.join("corpus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let folder_arg = folder.to_str().unwrap();
+    let json = dir.join("corpus.json");
+    let serial = run("wordcount/master.luau", &["0", folder_arg, "12"]);
+    assert!(serial.contains("12 files, "), "{serial}");
+    let serial_json = std::fs::read_to_string(&json).unwrap();
+    let parallel = run("wordcount/master.luau", &["2", folder_arg]);
+    assert!(parallel.contains("2 actors: "), "{parallel}");
+    let parallel_json = std::fs::read_to_string(&json).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(parallel_json, serial_json);
+    assert!(serial_json.contains("\"files\": 12"), "{serial_json}");
+}

@@ -352,3 +352,24 @@ fn a_callback_suspended_across_destroy_gets_a_clear_error() {
 fn luau_integers_beyond_doubles_cross_as_integers() {
     passes("integers.luau");
 }
+
+#[test]
+fn every_standard_library_module_on_master_and_actors() {
+    let dir = std::env::temp_dir().join(format!("weave-stdlib-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::env::set_var("WEAVE_STDLIB_TEST", "set");
+    let report = run_with("stdlib.luau", &[dir.to_str().unwrap(), "Foo"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        report.is_success(),
+        "{}\n--- stdout:\n{}",
+        report.errors().join("\n"),
+        report.stdout()
+    );
+    assert!(report.stdout().lines().any(|line| line == "PASS stdlib"));
+}
+
+#[test]
+fn require_aliases_from_a_config_luau_file() {
+    passes("config_luau/require_config.luau");
+}
