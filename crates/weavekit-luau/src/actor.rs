@@ -37,6 +37,7 @@ use mlua::{Function, Lua, MultiValue, Table, Thread, Value as LuaValue, VmState}
 use weavekit::Kernel;
 
 use crate::limits::{JobClock, Relief, ResultBudget};
+use crate::primitive::{primitive, Answer, HostError};
 use crate::value::{Arguments, Value};
 use crate::vm::{self, describe_error, Config};
 
@@ -205,21 +206,43 @@ fn describe_seconds(duration: Duration) -> String {
     format!("{duration:?}")
 }
 
+/// Starts the actor: its VM, the worker script run to its end, then the
+/// handlers the script recorded registered on the kernel.
 fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
-    let startup = Rc::new(Startup {
-        registrations: RefCell::new(Vec::new()),
-        ready: Cell::new(false),
-        ended: Cell::new(false),
-        expired: Cell::new(false),
-        deadline: Instant::now().checked_add(spec.ready_timeout),
-        timeout: spec.ready_timeout,
-        display: spec.display.clone(),
-        task_errors: RefCell::new(Vec::new()),
-        job: JobClock::new(spec.job_timeout),
-        error_object: RefCell::new(None),
-    });
+    let startup = Rc::new(Startup::new(spec));
+    let lua = create_vm(spec, kernel, &startup)?;
+    let outcome = run_worker_script(&lua, spec, &startup);
+    watch_items(&lua, &startup);
+    check_started(spec, &startup, outcome)?;
+    let registrations = startup.registrations.take();
+    record_handlers(spec, kernel, &registrations);
+    let actor = Rc::new(ActorVm::new(lua, spec, &startup)?);
+    register_handlers(kernel, &actor, registrations);
+    Ok(())
+}
+
+impl Startup {
+    /// The state of an actor about to run `spec`'s worker script.
+    fn new(spec: &WorkerSpec) -> Startup {
+        Startup {
+            registrations: RefCell::new(Vec::new()),
+            ready: Cell::new(false),
+            ended: Cell::new(false),
+            expired: Cell::new(false),
+            deadline: Instant::now().checked_add(spec.ready_timeout),
+            timeout: spec.ready_timeout,
+            display: spec.display.clone(),
+            task_errors: RefCell::new(Vec::new()),
+            job: JobClock::new(spec.job_timeout),
+            error_object: RefCell::new(None),
+        }
+    }
+}
+
+/// The actor's VM, with its primitives and its memory limit.
+fn create_vm(spec: &WorkerSpec, kernel: &Kernel, startup: &Rc<Startup>) -> Result<Lua, String> {
     let lua = vm::create(&spec.config, "actor", ACTOR_LIBRARY, |lua, host| {
-        install(lua, host, kernel, &startup)
+        install(lua, host, kernel, startup)
     })
     .map_err(|e| {
         format!(
@@ -228,11 +251,15 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         )
     })?;
     set_memory_limit(&lua, spec.memory_limit)?;
+    Ok(lua)
+}
 
+/// Runs the worker script to its end under the ready timeout.
+fn run_worker_script(lua: &Lua, spec: &WorkerSpec, startup: &Rc<Startup>) -> mlua::Result<()> {
     // The ready timeout, until the script ends (also after `kernel:Ready()`):
     // Luau calls the interrupt at function calls and loop back-edges, so
     // even a script stuck in a loop is stopped.
-    let watch = Rc::clone(&startup);
+    let watch = Rc::clone(startup);
     lua.set_interrupt(move |_| {
         if watch.timed_out(Instant::now()) {
             return Err(watch.expire());
@@ -240,7 +267,7 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
         Ok(VmState::Continue)
     });
     let outcome = vm::load_chunk(
-        &lua,
+        lua,
         &spec.bytecode,
         ChunkMode::Binary,
         &format!("@{}", spec.display),
@@ -250,7 +277,17 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
     .and_then(|script| async_io::block_on(script.call_async::<()>(())));
     lua.remove_interrupt();
     startup.ended.set(true);
-    watch_items(&lua, &startup);
+    outcome
+}
+
+/// The four ways a worker script fails to start, in the order they are
+/// reported: out of time, an error, an error in a task it spawned, no
+/// `kernel:Ready()`.
+fn check_started(
+    spec: &WorkerSpec,
+    startup: &Startup,
+    outcome: mlua::Result<()>,
+) -> Result<(), String> {
     if startup.expired.get() {
         // Whatever error the timeout caused (the script may even have caught
         // it), the cause to report is the timeout.
@@ -275,39 +312,33 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
             spec.display
         ));
     }
+    Ok(())
+}
 
-    // Register what the script recorded, now that it has ended.
-    let registrations = startup.registrations.take();
-    {
-        let names: Vec<(String, bool)> = registrations
-            .iter()
-            .map(|r| (r.name.clone(), r.detached))
-            .collect();
-        let mut handlers = spec.handlers.lock().unwrap_or_else(PoisonError::into_inner);
-        let index = kernel.actor_index();
-        if handlers.len() <= index {
-            handlers.resize_with(index + 1, Vec::new);
-        }
-        handlers[index] = names;
+/// Notes which handlers this actor registered (for the master's messages).
+fn record_handlers(spec: &WorkerSpec, kernel: &Kernel, registrations: &[Registration]) {
+    let names: Vec<(String, bool)> = registrations
+        .iter()
+        .map(|r| (r.name.clone(), r.detached))
+        .collect();
+    let mut handlers = spec.handlers.lock().unwrap_or_else(PoisonError::into_inner);
+    let index = kernel.actor_index();
+    if handlers.len() <= index {
+        handlers.resize_with(index + 1, Vec::new);
     }
-    let actor = Rc::new(ActorVm {
-        runner: lua
-            .create_function(|_, ()| Ok(()))
-            .and_then(|placeholder| lua.create_thread(placeholder))
-            .map_err(|e| describe_error(&e))?,
-        relief: Relief::new(spec.memory_limit),
-        lua,
-        memory_limit: spec.memory_limit,
-        cache: RefCell::new(Vec::new()),
-        state: Rc::clone(&startup),
-    });
+    handlers[index] = names;
+}
+
+/// Registers the script's handlers on the kernel; a handler's failure
+/// unwinds with its message, which the core reports as the item's.
+fn register_handlers(kernel: &mut Kernel, actor: &Rc<ActorVm>, registrations: Vec<Registration>) {
     for Registration {
         name,
         handler,
         detached,
     } in registrations
     {
-        let actor = Rc::clone(&actor);
+        let actor = Rc::clone(actor);
         if detached {
             kernel.on_detached(&name, move |index: usize, args: &Args| {
                 if let Err(message) = actor.call(&handler, index, args) {
@@ -316,25 +347,13 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
             });
         } else {
             kernel.on(&name, move |index: usize, args: &Args| -> Value {
-                let result = actor.call(&handler, index, args).and_then(|value| {
-                    if args.discard {
-                        // A detached dispatch: the core drops the result.
-                        return Ok(Value::Nil);
-                    }
-                    let value = Value::encode(&value).map_err(|refusal| {
-                        refusal.describe("the result", "sent back to the master")
-                    })?;
-                    args.results.take(value.size())?;
-                    Ok(value)
-                });
-                match result {
+                match actor.call_tracked(&handler, index, args) {
                     Ok(value) => value,
                     Err(message) => std::panic::resume_unwind(Box::new(message)),
                 }
             });
         }
     }
-    Ok(())
 }
 
 /// The VM's memory limit: past it an allocation raises Luau's "not enough
@@ -365,13 +384,14 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
     let state = Rc::clone(startup);
     host.set(
         "on",
-        lua.create_function(
-            move |_, (name, handler, detached): (String, Function, bool)| {
+        primitive(
+            lua,
+            move |_, (name, handler, detached): (String, Function, bool)| -> Answer<()> {
                 if state.ready.get() {
-                    return Ok(Some(format!(
-                    "handler \"{name}\" registered after kernel:Ready(); register every handler \
-                     before calling Ready"
-                )));
+                    return Err(HostError::refused(format!(
+                        "handler \"{name}\" registered after kernel:Ready(); register every \
+                         handler before calling Ready"
+                    )));
                 }
                 let mut registrations = state.registrations.borrow_mut();
                 // A second registration under a name replaces the first.
@@ -381,7 +401,7 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
                     handler,
                     detached,
                 });
-                Ok(None)
+                Ok(())
             },
         )?,
     )?;
@@ -476,6 +496,35 @@ struct ActorVm {
 }
 
 impl ActorVm {
+    /// The VM of an actor whose worker script has ended.
+    fn new(lua: Lua, spec: &WorkerSpec, startup: &Rc<Startup>) -> Result<ActorVm, String> {
+        Ok(ActorVm {
+            runner: lua
+                .create_function(|_, ()| Ok(()))
+                .and_then(|placeholder| lua.create_thread(placeholder))
+                .map_err(|e| describe_error(&e))?,
+            relief: Relief::new(spec.memory_limit),
+            lua,
+            memory_limit: spec.memory_limit,
+            cache: RefCell::new(Vec::new()),
+            state: Rc::clone(startup),
+        })
+    }
+
+    /// Calls a tracked handler: its result encoded for the master (nothing
+    /// for a detached dispatch, which drops it), within the job's budget.
+    fn call_tracked(&self, handler: &Function, index: usize, args: &Args) -> Result<Value, String> {
+        let value = self.call(handler, index, args)?;
+        if args.discard {
+            // A detached dispatch: the core drops the result.
+            return Ok(Value::Nil);
+        }
+        let value = Value::encode(&value)
+            .map_err(|refusal| refusal.describe("the result", "sent back to the master"))?;
+        args.results.take(value.size())?;
+        Ok(value)
+    }
+
     /// Calls `handler(id, ...)` for 0-based item `index`; the error message
     /// (with its traceback) on failure, which includes an error in a task
     /// the handler spawned (the handler itself still ran to its end).

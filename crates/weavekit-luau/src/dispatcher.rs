@@ -20,6 +20,7 @@ use weavekit::{DispatchHandle, Dispatcher, Error};
 
 use crate::actor::{self, Args, WorkerSpec};
 use crate::limits::{self, ResultBudget};
+use crate::primitive::{Answer, HostError};
 use crate::value::Value;
 use crate::vm::{self, describe_error, type_name, Config, Source};
 
@@ -368,104 +369,150 @@ impl Mode {
 }
 
 /// `H.dispatch(handle, mode, name, threadCount, callback, batchSize, ...)`:
-/// validates, encodes the extra arguments once, and dispatches. `None`, or
-/// the message of the error to raise at the call.
-pub(crate) fn dispatch(args: MultiValue) -> mlua::Result<Option<String>> {
+/// checks the arguments, encodes the extra ones once, and dispatches; a
+/// refusal names the method and the argument.
+pub(crate) fn dispatch(args: MultiValue) -> Answer<()> {
     let mut args = args.into_iter();
     let mut next = || args.next().unwrap_or(LuaValue::Nil);
     let slot = slot_of(&next())?;
     let mode = Mode::from_code(&next());
     let (name, count, callback, batch) = (next(), next(), next(), next());
     let extras: Vec<LuaValue> = args.collect();
-    Ok(
-        dispatch_checked(&slot, mode, name, count, callback, batch, &extras)
-            .err()
-            .map(|message| format!("{}: {message}", mode.method())),
-    )
+    Request::check(&slot, mode, name, count, callback, batch, &extras)
+        .and_then(|request| request.submit(&slot))
+        .map_err(|message| HostError::Refused(format!("{}: {message}", mode.method())))
 }
 
-fn dispatch_checked(
-    slot: &Slot,
+/// A dispatch whose arguments passed the checks, ready for the core.
+struct Request {
     mode: Mode,
-    name: LuaValue,
-    count: LuaValue,
-    callback: LuaValue,
-    batch: LuaValue,
-    extras: &[LuaValue],
-) -> Result<(), String> {
-    // Argument positions as the script wrote them (callback only if tracked).
-    let batch_position = if mode.tracked() { 4 } else { 3 };
-    let name = match &name {
-        LuaValue::String(s) => s.to_string_lossy(),
-        other => {
-            return Err(format!(
-                "argument #1 (name) must be a string, got {}",
-                type_name(other)
-            ))
-        }
-    };
-    let thread_count = limits::item_count(&count, mode.tracked())?;
-    let callback = match (mode.tracked(), callback) {
-        (false, _) => None,
-        (true, LuaValue::Function(f)) => Some(f),
-        (true, other) => {
-            return Err(format!(
-                "argument #3 (callback) must be a function, got {}",
-                type_name(&other)
-            ))
-        }
-    };
-    let batch_size = match &batch {
-        LuaValue::Nil => None,
-        value => match whole(value) {
-            Some(n) if n >= 1.0 => Some(n as usize),
-            _ => {
-                return Err(format!(
-                "argument #{batch_position} (batchSize) must be a whole number >= 1 or nil, got {}",
-                shown(value)
-            ))
-            }
-        },
-    };
-    // Encode once; every actor decodes this one copy.
-    let mut values = Vec::with_capacity(extras.len());
-    for (offset, extra) in extras.iter().enumerate() {
-        let position = batch_position + 1 + offset;
-        let value = Value::encode(extra).map_err(|refusal| {
-            refusal.describe(&format!("argument #{position}"), "sent to an actor")
-        })?;
-        values.push(value);
-    }
-    let args = Args {
-        // ORDERING: only uniqueness matters; no other memory is published.
-        seq: NEXT_DISPATCH.fetch_add(1, Ordering::Relaxed),
-        discard: !mode.tracked(),
-        values,
-        results: ResultBudget::new(slot.spec.config.memory_limit),
-    };
+    name: String,
+    thread_count: usize,
+    callback: Option<Function>,
+    batch_size: Option<usize>,
+    args: Args,
+}
 
-    let handle = &slot.handle;
-    let result = match (mode, callback) {
-        (Mode::Tracked, Some(callback)) => handle.dispatch(
-            &name,
+impl Request {
+    /// Checks every argument in the script's order (the first wrong one is
+    /// the one named) and encodes the extra arguments once.
+    fn check(
+        slot: &Slot,
+        mode: Mode,
+        name: LuaValue,
+        count: LuaValue,
+        callback: LuaValue,
+        batch: LuaValue,
+        extras: &[LuaValue],
+    ) -> Result<Request, String> {
+        // Argument positions as the script wrote them (callback only if tracked).
+        let batch_position = if mode.tracked() { 4 } else { 3 };
+        let name = job_name(&name)?;
+        let thread_count = limits::item_count(&count, mode.tracked())?;
+        let callback = tracked_callback(mode, callback)?;
+        let batch_size = batch_size(&batch, batch_position)?;
+        let values = encode_extras(extras, batch_position + 1)?;
+        let args = Args {
+            // ORDERING: only uniqueness matters; no other memory is published.
+            seq: NEXT_DISPATCH.fetch_add(1, Ordering::Relaxed),
+            discard: !mode.tracked(),
+            values,
+            results: ResultBudget::new(slot.spec.config.memory_limit),
+        };
+        Ok(Request {
+            mode,
+            name,
             thread_count,
-            completion(slot, &name, callback),
+            callback,
             batch_size,
             args,
-        ),
-        (Mode::Deferred, Some(callback)) => handle.dispatch_deferred(
-            &name,
+        })
+    }
+
+    /// Hands the job to the core, by the method the script called.
+    fn submit(self, slot: &Slot) -> Result<(), String> {
+        let Request {
+            mode,
+            name,
             thread_count,
-            completion(slot, &name, callback),
+            callback,
             batch_size,
             args,
-        ),
-        (Mode::DetachedDeferred, _) => {
-            handle.dispatch_detached_deferred(&name, thread_count, batch_size, args)
-        }
-        _ => handle.dispatch_detached(&name, thread_count, batch_size, args),
-    };
-    result.map_err(|error| describe_dispatch_error(slot, &name, &error))
+        } = self;
+        let handle = &slot.handle;
+        let result = match (mode, callback) {
+            (Mode::Tracked, Some(callback)) => handle.dispatch(
+                &name,
+                thread_count,
+                completion(slot, &name, callback),
+                batch_size,
+                args,
+            ),
+            (Mode::Deferred, Some(callback)) => handle.dispatch_deferred(
+                &name,
+                thread_count,
+                completion(slot, &name, callback),
+                batch_size,
+                args,
+            ),
+            (Mode::DetachedDeferred, _) => {
+                handle.dispatch_detached_deferred(&name, thread_count, batch_size, args)
+            }
+            _ => handle.dispatch_detached(&name, thread_count, batch_size, args),
+        };
+        result.map_err(|error| describe_dispatch_error(slot, &name, &error))
+    }
+}
+
+/// Argument #1: the job's name.
+fn job_name(name: &LuaValue) -> Result<String, String> {
+    match name {
+        LuaValue::String(s) => Ok(s.to_string_lossy()),
+        other => Err(format!(
+            "argument #1 (name) must be a string, got {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// Argument #3 of the tracked methods: the callback (none when detached).
+fn tracked_callback(mode: Mode, callback: LuaValue) -> Result<Option<Function>, String> {
+    match (mode.tracked(), callback) {
+        (false, _) => Ok(None),
+        (true, LuaValue::Function(f)) => Ok(Some(f)),
+        (true, other) => Err(format!(
+            "argument #3 (callback) must be a function, got {}",
+            type_name(&other)
+        )),
+    }
+}
+
+/// The batch size at argument `position`: `nil` or a whole number >= 1.
+fn batch_size(batch: &LuaValue, position: usize) -> Result<Option<usize>, String> {
+    match batch {
+        LuaValue::Nil => Ok(None),
+        value => match whole(value) {
+            Some(n) if n >= 1.0 => Ok(Some(n as usize)),
+            _ => Err(format!(
+                "argument #{position} (batchSize) must be a whole number >= 1 or nil, got {}",
+                shown(value)
+            )),
+        },
+    }
+}
+
+/// The extra arguments, from argument `first` on, encoded once: every
+/// actor decodes this one copy.
+fn encode_extras(extras: &[LuaValue], first: usize) -> Result<Vec<Value>, String> {
+    extras
+        .iter()
+        .enumerate()
+        .map(|(offset, extra)| {
+            Value::encode(extra).map_err(|refusal| {
+                refusal.describe(&format!("argument #{}", first + offset), "sent to an actor")
+            })
+        })
+        .collect()
 }
 
 /// The core callback of a tracked job: queues the completion.

@@ -30,7 +30,8 @@
 //! - `vm`: what every VM has (globals, `--!native`);
 //! - `require`: Luau's standard require-by-string, with the host's messages;
 //! - `stdlib`: Lune's standard library (`@lune/fs`, ...), in every VM;
-//! - `output`: where `print` and error reports go.
+//! - `output`: where `print` and error reports go;
+//! - `primitive`: the host's Rust primitives and their error type.
 
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -40,6 +41,7 @@ mod dispatcher;
 mod limits;
 mod master;
 mod output;
+mod primitive;
 mod require;
 mod scheduler;
 mod stdlib;

@@ -71,10 +71,13 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use mlua::thread::{AsyncThread, ThreadStatus};
-use mlua::{Lua, MultiValue, Table, Thread, Value as LuaValue};
+use mlua::{
+    FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value as LuaValue,
+};
 
 use crate::dispatcher::{self, describe_job_error, Completion, Completions, Slot};
 use crate::limits::Relief;
+use crate::primitive::{primitive, Answer, HostError};
 use crate::scheduler::{Queues, Resume};
 use crate::vm::{self, describe_error, Config, Source};
 
@@ -457,138 +460,143 @@ impl Master {
         self.report(message);
     }
 
-    /// The master's primitives (see `luau/master.luau`).
+    /// The master's primitives (see `luau/master.luau`): the scheduler's,
+    /// then the dispatchers'.
     fn install(self: &Rc<Self>, lua: &Lua, host: &Table) -> mlua::Result<()> {
-        let master = Rc::clone(self);
-        host.set(
-            "exit",
-            lua.create_function(move |_, code: u8| {
-                if master.exit_code.get().is_none() {
-                    master.exit_code.set(Some(code));
-                    master.queues.borrow_mut().clear();
-                }
-                Ok(())
-            })?,
-        )?;
+        self.install_scheduler(lua, host)?;
+        self.install_dispatchers(lua, host)
+    }
 
-        let master = Rc::clone(self);
-        host.set(
-            "spawn",
-            lua.create_function(move |_, (thread, args): (Thread, MultiValue)| {
-                match thread.status() {
-                    ThreadStatus::Resumable => {}
-                    ThreadStatus::Running | ThreadStatus::Normal => {
-                        return Ok(Some("task.spawn: cannot resume a running thread"))
-                    }
-                    ThreadStatus::Finished | ThreadStatus::Error => {
-                        return Ok(Some("task.spawn: cannot resume a dead thread"))
-                    }
-                }
-                // Resumed now: any pending resumption is void.
-                master.queues.borrow_mut().withdraw(&thread);
-                master.resume(&thread, args);
-                Ok(None)
-            })?,
-        )?;
+    /// `task.*` and `process.exit`.
+    fn install_scheduler(self: &Rc<Self>, lua: &Lua, host: &Table) -> mlua::Result<()> {
+        host.set("spawn", self.primitive(lua, Master::spawn)?)?;
+        host.set("defer", self.primitive(lua, Master::defer)?)?;
+        host.set("delay", self.primitive(lua, Master::delay)?)?;
+        host.set("wait", self.primitive(lua, Master::wait)?)?;
+        host.set("cancel", self.primitive(lua, Master::cancel)?)?;
+        host.set("exit", self.primitive(lua, Master::exit)?)
+    }
 
-        let master = Rc::clone(self);
-        host.set(
-            "defer",
-            lua.create_function(move |_, (thread, args): (Thread, MultiValue)| {
-                let depth = master.defer_depth.get() + 1;
-                if depth > MAX_DEFER_DEPTH {
-                    return Ok(Some(format!(
-                        "task.defer: maximum re-entrancy depth ({MAX_DEFER_DEPTH}) exceeded"
-                    )));
-                }
-                master.queues.borrow_mut().defer(thread, args, depth);
-                Ok(None)
-            })?,
-        )?;
-
-        let master = Rc::clone(self);
-        host.set(
-            "delay",
-            lua.create_function(
-                move |_, (seconds, thread, args): (f64, Thread, MultiValue)| {
-                    if let Some(at) = deadline(seconds) {
-                        master
-                            .queues
-                            .borrow_mut()
-                            .schedule(thread, at, Resume::Args(args));
-                    }
-                    Ok(())
-                },
-            )?,
-        )?;
-
-        let master = Rc::clone(self);
-        host.set(
-            "wait",
-            lua.create_function(move |_, (thread, seconds): (Thread, f64)| {
-                let now = Instant::now();
-                if seconds.is_nan() || seconds <= 0.0 {
-                    let step = master.step.get();
-                    master
-                        .queues
-                        .borrow_mut()
-                        .yield_until_next_step(thread, step);
-                } else if let Some(at) = deadline(seconds) {
-                    master
-                        .queues
-                        .borrow_mut()
-                        .schedule(thread, at, Resume::Elapsed(now));
-                }
-                Ok(())
-            })?,
-        )?;
-
-        let master = Rc::clone(self);
-        host.set(
-            "cancel",
-            lua.create_function(move |_, thread: Thread| {
-                master.queues.borrow_mut().withdraw(&thread);
-                Ok(())
-            })?,
-        )?;
-
-        let master = Rc::clone(self);
+    /// `weave.dispatcher.new`, the dispatch methods and `Destroy`.
+    fn install_dispatchers(self: &Rc<Self>, lua: &Lua, host: &Table) -> mlua::Result<()> {
         host.set(
             "dispatcher_new",
-            lua.create_function(
-                move |lua, (count, script, options): (LuaValue, LuaValue, LuaValue)| {
-                    let from = vm::calling_script(lua);
-                    let args = (count, script, from, options);
-                    match dispatcher::create(&master.config, &master.completions, args) {
-                        Ok(slot) => {
-                            master.dispatchers.borrow_mut().push(Rc::clone(&slot));
-                            Ok((dispatcher::to_lua(lua, slot)?, None))
-                        }
-                        Err(message) => Ok((LuaValue::Nil, Some(message))),
-                    }
-                },
-            )?,
+            self.primitive(lua, Master::dispatcher_new)?,
         )?;
-
         host.set(
             "dispatch",
-            lua.create_function(|_, args: MultiValue| dispatcher::dispatch(args))?,
+            primitive(lua, |_, args: MultiValue| dispatcher::dispatch(args))?,
         )?;
+        host.set("destroy", self.primitive(lua, Master::destroy)?)
+    }
 
+    /// A primitive of `method` on this master.
+    fn primitive<A: FromLuaMulti + 'static, R: IntoLuaMulti + 'static>(
+        self: &Rc<Self>,
+        lua: &Lua,
+        method: fn(&Master, &Lua, A) -> Answer<R>,
+    ) -> mlua::Result<Function> {
         let master = Rc::clone(self);
-        host.set(
-            "destroy",
-            lua.create_function(move |lua, handle: LuaValue| {
-                let slot = dispatcher::slot_of(&handle)?;
-                master
-                    .dispatchers
-                    .borrow_mut()
-                    .retain(|other| !Rc::ptr_eq(other, &slot));
-                // Pending callbacks fire before Destroy returns.
-                master.destroy_slot(lua, &slot, false);
-                Ok(())
-            })?,
-        )?;
+        primitive(lua, move |lua, args| method(&master, lua, args))
+    }
+
+    /// `task.spawn`: resumes `thread` now.
+    fn spawn(&self, _: &Lua, (thread, args): (Thread, MultiValue)) -> Answer<()> {
+        match thread.status() {
+            ThreadStatus::Resumable => {}
+            ThreadStatus::Running | ThreadStatus::Normal => {
+                return Err(HostError::refused(
+                    "task.spawn: cannot resume a running thread",
+                ))
+            }
+            ThreadStatus::Finished | ThreadStatus::Error => {
+                return Err(HostError::refused(
+                    "task.spawn: cannot resume a dead thread",
+                ))
+            }
+        }
+        // Resumed now: any pending resumption is void.
+        self.queues.borrow_mut().withdraw(&thread);
+        self.resume(&thread, args);
+        Ok(())
+    }
+
+    /// `task.defer`: resumes `thread` at the end of this resumption.
+    fn defer(&self, _: &Lua, (thread, args): (Thread, MultiValue)) -> Answer<()> {
+        let depth = self.defer_depth.get() + 1;
+        if depth > MAX_DEFER_DEPTH {
+            return Err(HostError::refused(format!(
+                "task.defer: maximum re-entrancy depth ({MAX_DEFER_DEPTH}) exceeded"
+            )));
+        }
+        self.queues.borrow_mut().defer(thread, args, depth);
+        Ok(())
+    }
+
+    /// `task.delay`: resumes `thread` with `args` after `seconds`.
+    fn delay(&self, _: &Lua, (seconds, thread, args): (f64, Thread, MultiValue)) -> Answer<()> {
+        if let Some(at) = deadline(seconds) {
+            self.queues
+                .borrow_mut()
+                .schedule(thread, at, Resume::Args(args));
+        }
+        Ok(())
+    }
+
+    /// `task.wait`: `thread` (which then yields) resumes at the next step,
+    /// or after `seconds`.
+    fn wait(&self, _: &Lua, (thread, seconds): (Thread, f64)) -> Answer<()> {
+        let now = Instant::now();
+        if seconds.is_nan() || seconds <= 0.0 {
+            let step = self.step.get();
+            self.queues.borrow_mut().yield_until_next_step(thread, step);
+        } else if let Some(at) = deadline(seconds) {
+            self.queues
+                .borrow_mut()
+                .schedule(thread, at, Resume::Elapsed(now));
+        }
+        Ok(())
+    }
+
+    /// `task.cancel`: `thread` is never resumed by the scheduler again.
+    fn cancel(&self, _: &Lua, thread: Thread) -> Answer<()> {
+        self.queues.borrow_mut().withdraw(&thread);
+        Ok(())
+    }
+
+    /// `process.exit(code)` (the code already checked): the first call's
+    /// code counts, and nothing is resumed any more.
+    fn exit(&self, _: &Lua, code: u8) -> Answer<()> {
+        if self.exit_code.get().is_none() {
+            self.exit_code.set(Some(code));
+            self.queues.borrow_mut().clear();
+        }
+        Ok(())
+    }
+
+    /// `weave.dispatcher.new(count, script, options)`: the new dispatcher's
+    /// handle.
+    fn dispatcher_new(
+        &self,
+        lua: &Lua,
+        (count, script, options): (LuaValue, LuaValue, LuaValue),
+    ) -> Answer<LuaValue> {
+        let from = vm::calling_script(lua);
+        let args = (count, script, from, options);
+        let slot = dispatcher::create(&self.config, &self.completions, args)
+            .map_err(HostError::Refused)?;
+        self.dispatchers.borrow_mut().push(Rc::clone(&slot));
+        Ok(dispatcher::to_lua(lua, slot)?)
+    }
+
+    /// `dispatcher:Destroy()`: finishes the dispatcher's work and fires its
+    /// pending callbacks before it returns, then stops its actors.
+    fn destroy(&self, lua: &Lua, handle: LuaValue) -> Answer<()> {
+        let slot = dispatcher::slot_of(&handle)?;
+        self.dispatchers
+            .borrow_mut()
+            .retain(|other| !Rc::ptr_eq(other, &slot));
+        self.destroy_slot(lua, &slot, false);
         Ok(())
     }
 }
