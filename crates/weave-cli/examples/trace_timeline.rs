@@ -40,7 +40,7 @@ fn run(
     items: usize,
     batch: Option<usize>,
     done: &Rc<Cell<usize>>,
-) -> Result<(), weavekit::Error> {
+) -> Result<weavekit::JobId, weavekit::Error> {
     let done = Rc::clone(done);
     let callback = move |buf: Result<Vec<u64>, weavekit::Error>| {
         buf.expect("the job succeeds");

@@ -460,7 +460,9 @@ impl Request {
             }
             _ => handle.dispatch_detached(&name, thread_count, batch_size, args),
         };
-        result.map_err(|error| describe_dispatch_error(slot, &name, &error))
+        result
+            .map(drop)
+            .map_err(|error| describe_dispatch_error(slot, &name, &error))
     }
 }
 

@@ -14,13 +14,20 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::after::Links;
 use crate::builder::{DispatcherBuilder, PoolConfig};
 use crate::error::Error;
-use crate::job::{Batching, DetachedJob, Job, Progress, TrackedJob};
+use crate::future::JobFuture;
+use crate::id::{JobId, JobTable, Progress};
+use crate::job::{Batching, Claims, DetachedJob, Job, TrackedJob};
 use crate::kernel::Kernel;
+use crate::key::DispatchKey;
 use crate::pool::{Pool, Worker};
 use crate::registry::Registry;
+use crate::remote::{Remote, Shared};
+use crate::spec::JobSpec;
 use crate::sync::Arc;
+use crate::then::ThenJob;
 use crate::unwind;
 
 /// Runs named jobs on a pool of actors and calls back on this thread.
@@ -176,13 +183,13 @@ impl Dispatcher {
         let master = Master {
             hub: Arc::clone(pool.hub()),
             pool: RefCell::new(Some(pool)),
-            registry: Registry::new(&table),
+            registry: Arc::new(Registry::new(&table)),
             actor_count: config.actor_count,
             quiet_panics: config.quiet_panics,
             closed: Cell::new(false),
             deferred: RefCell::new(VecDeque::new()),
             ready: RefCell::new(VecDeque::new()),
-            tracked_running: Cell::new(0),
+            jobs: RefCell::new(JobTable::default()),
         };
         Ok(Dispatcher {
             handle: DispatchHandle {
@@ -191,15 +198,40 @@ impl Dispatcher {
         })
     }
 
-    /// Dispatches a *tracked* job: items `0..thread_count` run `name`'s
-    /// handler as `handler(id, &args)` on the actors; `callback` later gets
-    /// the results in item order (`buf[id]`), on this thread, inside
+    /// Describes a job of `count` items of the handler `key` names (a typed
+    /// [`Job`](crate::Job) or a `&str`); a terminal of the returned
+    /// [`JobSpec`] dispatches it. Every other dispatch method is a layer
+    /// over this one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// const DOUBLE: Job<u64, u64> = Job::new("double");
+    /// let mut d = Dispatcher::new(2, |k: &mut Kernel| k.on(DOUBLE, |id, by| id as u64 * by))?;
+    /// let id = d.job(DOUBLE, 1_000).batch(64).tracked(2, |buf| {
+    ///     assert_eq!(buf.unwrap()[999], 1_998);
+    /// })?;
+    /// d.wait_for(id);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn job<K: DispatchKey>(&self, key: K, count: usize) -> JobSpec<'_, K> {
+        self.handle.job(key, count)
+    }
+
+    /// Dispatches a *tracked* job: the seed's form of
+    /// `job(name, thread_count).tracked(args, callback)` with an optional
+    /// batch size. Items `0..thread_count` run `name`'s handler as
+    /// `handler(id, &args)` on the actors; `callback` later gets the results
+    /// in item order (`buf[id]`), on this thread, inside
     /// [`poll`](Dispatcher::poll), [`wait`](Dispatcher::wait) or at
     /// shutdown. It fires exactly once: `Ok(buf)`, or `Err` when a handler
-    /// panicked. Returns at once, whatever `thread_count` is. Any count
-    /// whose result buffer can be allocated is accepted, even one no run
-    /// can finish (`usize::MAX` items of a zero-sized result):
-    /// [`destroy_timeout`](Dispatcher::destroy_timeout) leaves such a job.
+    /// panicked or the job was cancelled. Returns at once, whatever
+    /// `thread_count` is. Any count whose result buffer can be allocated is
+    /// accepted, even one no run can finish (`usize::MAX` items of a
+    /// zero-sized result): [`destroy_timeout`](Dispatcher::destroy_timeout)
+    /// leaves such a job.
     ///
     /// `batch_size: None` balances load with guided self-scheduling (each
     /// claim takes about a quarter of the remaining items divided by the
@@ -208,10 +240,20 @@ impl Dispatcher {
     ///
     /// # Errors
     ///
-    /// At once, with nothing queued: [`Error::UnknownJob`],
-    /// [`Error::DetachedHandler`], [`Error::ArgumentType`],
-    /// [`Error::ResultType`], [`Error::ZeroBatchSize`],
-    /// [`Error::TooManyItems`].
+    /// As [`JobSpec::tracked`], at once, with nothing queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let mut d = Dispatcher::new(2, |k: &mut Kernel| k.on("sq", |id: usize, _: &()| id * id))?;
+    /// d.dispatch("sq", 4, |buf: Result<Vec<usize>, Error>| {
+    ///     assert_eq!(buf.unwrap(), [0, 1, 4, 9]);
+    /// }, None, ())?;
+    /// d.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn dispatch<A, R, C>(
         &mut self,
         name: &str,
@@ -219,7 +261,7 @@ impl Dispatcher {
         callback: C,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
         R: Send + 'static,
@@ -230,8 +272,26 @@ impl Dispatcher {
     }
 
     /// As [`dispatch`](Dispatcher::dispatch), but the job starts at the next
-    /// [`poll`](Dispatcher::poll) or [`wait`](Dispatcher::wait). Errors are
-    /// still returned by this call.
+    /// [`poll`](Dispatcher::poll) or [`wait`](Dispatcher::wait): the seed's
+    /// form of `job(..).deferred().tracked(..)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`JobSpec::tracked`], at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let mut d = Dispatcher::new(1, |k: &mut Kernel| k.on("id", |id: usize, _: &()| id))?;
+    /// d.dispatch_deferred("id", 2, |buf: Result<Vec<usize>, Error>| {
+    ///     assert_eq!(buf.unwrap(), [0, 1]);
+    /// }, Some(1), ())?;
+    /// assert_eq!(d.in_flight(), 1);
+    /// d.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn dispatch_deferred<A, R, C>(
         &mut self,
         name: &str,
@@ -239,7 +299,7 @@ impl Dispatcher {
         callback: C,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
         R: Send + 'static,
@@ -249,22 +309,33 @@ impl Dispatcher {
             .dispatch_deferred(name, thread_count, callback, batch_size, args)
     }
 
-    /// Dispatches a *detached* job: fire and forget, no results, no
-    /// callback; one allocation. A tracked handler runs with its results
-    /// dropped. Panics are collected for
+    /// Dispatches a *detached* job: the seed's form of
+    /// `job(name, thread_count).detached(args)`. Fire and forget, no
+    /// results, no callback; one allocation. A tracked handler runs with its
+    /// results dropped. Panics are collected for
     /// [`take_detached_errors`](Dispatcher::take_detached_errors).
     ///
     /// # Errors
     ///
-    /// At once: [`Error::UnknownJob`], [`Error::ArgumentType`],
-    /// [`Error::ZeroBatchSize`].
+    /// As [`JobSpec::detached`], at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let mut d = Dispatcher::new(2, |k: &mut Kernel| k.on_detached("touch", |_: usize, _: &f32| {}))?;
+    /// d.dispatch_detached("touch", 100, None, 0.016_f32)?;
+    /// d.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn dispatch_detached<A>(
         &mut self,
         name: &str,
         thread_count: usize,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
     {
@@ -275,18 +346,109 @@ impl Dispatcher {
     /// As [`dispatch_detached`](Dispatcher::dispatch_detached), but the job
     /// starts at the next [`poll`](Dispatcher::poll) or
     /// [`wait`](Dispatcher::wait).
+    ///
+    /// # Errors
+    ///
+    /// As [`JobSpec::detached`], at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let mut d = Dispatcher::new(1, |k: &mut Kernel| k.on_detached("touch", |_: usize, _: &()| {}))?;
+    /// let id = d.dispatch_detached_deferred("touch", 10, None, ())?;
+    /// assert_eq!(d.progress(id).map(|p| p.done), Some(0), "not started");
+    /// d.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn dispatch_detached_deferred<A>(
         &mut self,
         name: &str,
         thread_count: usize,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
     {
         self.handle
             .dispatch_detached_deferred(name, thread_count, batch_size, args)
+    }
+
+    /// How far the job `id` has got, or `None` once its outcome has been
+    /// reported (callback fired, detached panics collected) or for an id
+    /// this dispatcher does not know. O(1), never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Job, Kernel, Progress};
+    ///
+    /// const ID: Job<(), usize> = Job::new("id");
+    /// let mut d = Dispatcher::new(1, |k: &mut Kernel| k.on(ID, |id, _| id))?;
+    /// let job = d.job(ID, 8).deferred().tracked((), |_| {})?;
+    /// assert_eq!(d.progress(job), Some(Progress { done: 0, total: 8 }));
+    /// d.wait();
+    /// assert_eq!(d.progress(job), None);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn progress(&self, id: JobId) -> Option<Progress> {
+        self.handle.progress(id)
+    }
+
+    /// Cancels the job `id`: items no actor has claimed yet are skipped at
+    /// once, batches already running finish, and the job's callback gets
+    /// `Err(Error::Cancelled { .. })` (a detached job just ends). Returns
+    /// whether it cancelled anything: `false` when the job is unknown,
+    /// finished, or has every item already claimed (it then finishes as if
+    /// never cancelled). O(1), never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// const ID: Job<(), usize> = Job::new("id");
+    /// let mut d = Dispatcher::new(1, |k: &mut Kernel| k.on(ID, |id, _| id))?;
+    /// let job = d.job(ID, 100).deferred().tracked((), |buf| {
+    ///     assert!(matches!(buf, Err(Error::Cancelled { .. })));
+    /// })?;
+    /// assert!(d.cancel(job));
+    /// assert!(!d.cancel(job), "nothing left to cancel");
+    /// d.wait_for(job);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn cancel(&self, id: JobId) -> bool {
+        self.handle.cancel(id)
+    }
+
+    /// Blocks until the job `id`'s outcome has been reported: its callback
+    /// fired (a detached job: its panics collected). Other callbacks that
+    /// become ready meanwhile fire too, and deferred jobs start. Returns at
+    /// once for an unknown or already reported id.
+    ///
+    /// # Panics
+    ///
+    /// Only if a callback panics, as with [`poll`](Dispatcher::poll).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// const ID: Job<(), usize> = Job::new("id");
+    /// let mut d = Dispatcher::new(2, |k: &mut Kernel| k.on(ID, |id, _| id))?;
+    /// let fired = Rc::new(Cell::new(false));
+    /// let seen = Rc::clone(&fired);
+    /// let job = d.job(ID, 10_000).tracked((), move |_| seen.set(true))?;
+    /// d.wait_for(job);
+    /// assert!(fired.get());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn wait_for(&mut self, id: JobId) {
+        self.handle.master.wait_for(id);
     }
 
     /// Starts deferred dispatches and fires the callbacks of finished jobs,
@@ -345,6 +507,52 @@ impl Dispatcher {
     /// A handle for dispatching without owning the dispatcher.
     pub fn handle(&self) -> DispatchHandle {
         self.handle.clone()
+    }
+
+    /// A [`Remote`]: `Send + Sync + Clone`, for dispatching detached jobs
+    /// and [`JobFuture`]s from any thread (an async server's tasks, say).
+    /// Remote jobs count in [`in_flight`](Dispatcher::in_flight), and
+    /// `wait`, `destroy` and drop run them to the end; after the dispatcher
+    /// is gone, the remote's terminals return [`Error::Closed`].
+    ///
+    /// The dispatcher reclaims finished remote jobs when it polls: a master
+    /// thread that only serves remotes should call
+    /// [`wait_timeout`](Dispatcher::wait_timeout) now and then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// const SQUARE: Job<(), u64> = Job::new("square");
+    /// let mut d = Dispatcher::new(2, |k: &mut Kernel| k.on(SQUARE, |id, _| (id * id) as u64))?;
+    /// let remote = d.remote();
+    /// let worker = std::thread::spawn(move || {
+    ///     let future = remote.job(SQUARE, 10).future(()).unwrap();
+    ///     # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    ///     #     use std::task::{Context, Poll, Wake, Waker};
+    ///     #     struct T(std::thread::Thread);
+    ///     #     impl Wake for T { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+    ///     #     let waker = Waker::from(std::sync::Arc::new(T(std::thread::current())));
+    ///     #     let mut f = std::pin::pin!(f);
+    ///     #     loop {
+    ///     #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    ///     #         std::thread::park();
+    ///     #     }
+    ///     # }
+    ///     block_on(future).unwrap()
+    /// });
+    /// assert_eq!(worker.join().unwrap()[3], 9);
+    /// d.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn remote(&self) -> Remote {
+        let master = &self.handle.master;
+        Remote::new(Arc::new(Shared {
+            hub: Arc::clone(&master.hub),
+            registry: Arc::clone(&master.registry),
+            actor_count: master.actor_count,
+        }))
     }
 
     /// Takes the errors no callback can receive, in the order they
@@ -444,11 +652,33 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl DispatchHandle {
+    /// As [`Dispatcher::job`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// const ID: Job<(), usize> = Job::new("id");
+    /// let mut d = Dispatcher::new(1, |k: &mut Kernel| k.on(ID, |id, _| id))?;
+    /// let handle = d.handle();
+    /// d.job(ID, 2).tracked((), move |first| {
+    ///     // Chain: start the next job from the callback.
+    ///     let n = first.unwrap().len();
+    ///     handle.job(ID, n * 2).tracked((), |second| assert_eq!(second.unwrap().len(), 4)).unwrap();
+    /// })?;
+    /// d.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn job<K: DispatchKey>(&self, key: K, count: usize) -> JobSpec<'_, K> {
+        JobSpec::new(&self.master, key, count)
+    }
+
     /// As [`Dispatcher::dispatch`]: the job starts now.
     ///
     /// # Errors
     ///
-    /// As [`Dispatcher::dispatch`], and [`Error::Closed`].
+    /// As [`JobSpec::tracked`].
     pub fn dispatch<A, R, C>(
         &self,
         name: &str,
@@ -456,17 +686,15 @@ impl DispatchHandle {
         callback: C,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
         R: Send + 'static,
         C: FnOnce(Result<Vec<R>, Error>) + 'static,
     {
-        let job = self
-            .master
-            .tracked(name, thread_count, callback, batch_size, args)?;
-        self.master.start(job);
-        Ok(())
+        self.job(name, thread_count)
+            .batch_size(batch_size)
+            .tracked(args, callback)
     }
 
     /// As [`Dispatcher::dispatch_deferred`]: the job starts at the
@@ -474,7 +702,7 @@ impl DispatchHandle {
     ///
     /// # Errors
     ///
-    /// As [`Dispatcher::dispatch`], and [`Error::Closed`].
+    /// As [`JobSpec::tracked`].
     pub fn dispatch_deferred<A, R, C>(
         &self,
         name: &str,
@@ -482,57 +710,97 @@ impl DispatchHandle {
         callback: C,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
         R: Send + 'static,
         C: FnOnce(Result<Vec<R>, Error>) + 'static,
     {
-        let job = self
-            .master
-            .tracked(name, thread_count, callback, batch_size, args)?;
-        self.master.defer(job);
-        Ok(())
+        self.job(name, thread_count)
+            .batch_size(batch_size)
+            .deferred()
+            .tracked(args, callback)
     }
 
     /// As [`Dispatcher::dispatch_detached`]: the job starts now.
     ///
     /// # Errors
     ///
-    /// As [`Dispatcher::dispatch_detached`], and [`Error::Closed`].
+    /// As [`JobSpec::detached`].
     pub fn dispatch_detached<A>(
         &self,
         name: &str,
         thread_count: usize,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
     {
-        let job = self.master.detached(name, thread_count, batch_size, args)?;
-        self.master.start(job);
-        Ok(())
+        self.job(name, thread_count)
+            .batch_size(batch_size)
+            .detached(args)
     }
 
     /// As [`Dispatcher::dispatch_detached_deferred`].
     ///
     /// # Errors
     ///
-    /// As [`Dispatcher::dispatch_detached`], and [`Error::Closed`].
+    /// As [`JobSpec::detached`].
     pub fn dispatch_detached_deferred<A>(
         &self,
         name: &str,
         thread_count: usize,
         batch_size: Option<usize>,
         args: A,
-    ) -> Result<(), Error>
+    ) -> Result<JobId, Error>
     where
         A: Send + Sync + 'static,
     {
-        let job = self.master.detached(name, thread_count, batch_size, args)?;
-        self.master.defer(job);
-        Ok(())
+        self.job(name, thread_count)
+            .batch_size(batch_size)
+            .deferred()
+            .detached(args)
+    }
+
+    /// As [`Dispatcher::progress`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel, Progress};
+    ///
+    /// let d = Dispatcher::new(1, |k: &mut Kernel| k.on_detached("t", |_: usize, _: &()| {}))?;
+    /// let handle = d.handle();
+    /// let id = handle.job("t", 3).deferred().detached(())?;
+    /// assert_eq!(handle.progress(id), Some(Progress { done: 0, total: 3 }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn progress(&self, id: JobId) -> Option<Progress> {
+        let jobs = self.master.jobs.borrow();
+        let claims = jobs.get(id)?.claims();
+        Some(Progress {
+            done: claims.done(),
+            total: claims.total(),
+        })
+    }
+
+    /// As [`Dispatcher::cancel`]; a callback may cancel another job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// let mut d = Dispatcher::new(1, |k: &mut Kernel| k.on_detached("t", |_: usize, _: &()| {}))?;
+    /// let id = d.handle().job("t", 3).deferred().detached(())?;
+    /// assert!(d.handle().cancel(id));
+    /// d.wait();
+    /// assert_eq!(d.progress(id), None);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn cancel(&self, id: JobId) -> bool {
+        self.master.cancel(id)
     }
 
     /// As [`Dispatcher::in_flight`]: jobs not yet done, callbacks not yet
@@ -556,32 +824,34 @@ impl std::fmt::Debug for DispatchHandle {
 }
 
 /// The master's state, shared by the dispatcher and its handles.
-struct Master {
+pub(crate) struct Master {
     hub: Arc<crate::pool::Hub>,
     /// `None` once shut down.
     pool: RefCell<Option<Pool>>,
-    registry: Registry,
+    registry: Arc<Registry>,
     actor_count: usize,
     /// The builder's `quiet_panics`, for panics caught on the master.
     quiet_panics: bool,
     closed: Cell<bool>,
     /// Checked jobs waiting for the next poll.
     deferred: RefCell<VecDeque<Arc<dyn Job>>>,
-    /// Finished tracked jobs whose callbacks have not fired yet.
+    /// Finished jobs whose outcome has not been reported yet.
     ready: RefCell<VecDeque<Arc<dyn Job>>>,
-    /// Tracked jobs started whose callbacks have not fired yet.
-    tracked_running: Cell<usize>,
+    /// Every job from dispatch until its outcome is reported: the one
+    /// in-flight count, and what `JobId`s look up.
+    jobs: RefCell<JobTable>,
 }
 
 impl Master {
     /// Checks a tracked dispatch and builds its job.
-    fn tracked<A, R, C>(
+    pub(crate) fn tracked<A, R, C>(
         &self,
         name: &str,
-        thread_count: usize,
-        callback: C,
+        count: usize,
         batch_size: Option<usize>,
+        reuse: Option<Vec<R>>,
         args: A,
+        callback: C,
     ) -> Result<Arc<dyn Job>, Error>
     where
         A: Send + Sync + 'static,
@@ -591,24 +861,72 @@ impl Master {
         self.check_open()?;
         let route = self.registry.tracked::<A, R>(name)?;
         let batching = self.batching(name, batch_size)?;
-        let mut buffer = Vec::new();
-        if buffer.try_reserve_exact(thread_count).is_err() {
-            return Err(Error::TooManyItems {
-                job: name.to_owned(),
-                items: thread_count,
-            });
-        }
-        let progress = Progress::new(thread_count, batching);
+        let buffer = crate::remote::result_buffer(name, count, reuse)?;
+        let claims = Claims::new(count, batching);
+        let id = self.jobs.borrow().next_id();
         Ok(Arc::new(TrackedJob::new(
-            route, progress, args, buffer, callback,
+            id, route, claims, args, buffer, callback,
+        )))
+    }
+
+    /// Checks a dispatch awaited by a future and builds its job.
+    pub(crate) fn future<A, R>(
+        &self,
+        name: &str,
+        count: usize,
+        batch_size: Option<usize>,
+        reuse: Option<Vec<R>>,
+        args: A,
+    ) -> Result<(Arc<dyn Job>, JobFuture<R>), Error>
+    where
+        A: Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        self.check_open()?;
+        let id = self.jobs.borrow().next_id();
+        crate::remote::future_job(
+            &self.hub,
+            &self.registry,
+            self.actor_count,
+            id,
+            (name, count, batch_size),
+            reuse,
+            args,
+        )
+    }
+
+    /// Checks a dispatch whose results go to `then` on the finishing actor
+    /// and builds its job.
+    pub(crate) fn then<A, R, F>(
+        &self,
+        name: &str,
+        count: usize,
+        batch_size: Option<usize>,
+        reuse: Option<Vec<R>>,
+        args: A,
+        then: F,
+    ) -> Result<Arc<dyn Job>, Error>
+    where
+        A: Send + Sync + 'static,
+        R: Send + 'static,
+        F: FnOnce(Result<Vec<R>, Error>) + Send + 'static,
+    {
+        self.check_open()?;
+        let route = self.registry.tracked::<A, R>(name)?;
+        let batching = self.batching(name, batch_size)?;
+        let buffer = crate::remote::result_buffer(name, count, reuse)?;
+        let claims = Claims::new(count, batching);
+        let id = self.jobs.borrow().next_id();
+        Ok(Arc::new(ThenJob::new(
+            id, route, claims, args, buffer, then,
         )))
     }
 
     /// Checks a detached dispatch and builds its job.
-    fn detached<A>(
+    pub(crate) fn detached<A>(
         &self,
         name: &str,
-        thread_count: usize,
+        count: usize,
         batch_size: Option<usize>,
         args: A,
     ) -> Result<Arc<dyn Job>, Error>
@@ -618,8 +936,41 @@ impl Master {
         self.check_open()?;
         let route = self.registry.detached::<A>(name)?;
         let batching = self.batching(name, batch_size)?;
-        let progress = Progress::new(thread_count, batching);
-        Ok(Arc::new(DetachedJob::new(route, progress, args)))
+        let claims = Claims::new(count, batching);
+        let id = self.jobs.borrow().next_id();
+        Ok(Arc::new(DetachedJob::new(id, route, claims, args)))
+    }
+
+    /// Records a job just built by [`Master::tracked`] or
+    /// [`Master::detached`] (nothing ran in between, so its id is still the
+    /// table's next), makes it wait for the jobs `after` names that are
+    /// still in flight, and starts or defers it.
+    pub(crate) fn admit(&self, job: Arc<dyn Job>, deferred: bool, after: &[JobId]) -> JobId {
+        let id = self.jobs.borrow_mut().insert(Arc::clone(&job));
+        debug_assert_eq!(id, job.id());
+        {
+            let jobs = self.jobs.borrow();
+            for dependency in after.iter().filter_map(|&id| jobs.get(id)) {
+                Links::register(&job, &**dependency);
+            }
+        }
+        if deferred {
+            self.deferred.borrow_mut().push_back(job);
+        } else {
+            self.start(job);
+        }
+        id
+    }
+
+    /// Gives a job that is done and has nothing to report (a detached job
+    /// without items) an id of its own, already stale.
+    pub(crate) fn admit_done(&self, job: Arc<dyn Job>) -> JobId {
+        let mut jobs = self.jobs.borrow_mut();
+        let id = jobs.insert(Arc::clone(&job));
+        let entry = jobs.remove(id);
+        drop((jobs, entry));
+        self.hub.release(job);
+        id
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -631,33 +982,20 @@ impl Master {
     }
 
     fn batching(&self, name: &str, batch_size: Option<usize>) -> Result<Batching, Error> {
-        if batch_size == Some(0) {
-            return Err(Error::ZeroBatchSize {
-                job: name.to_owned(),
-            });
-        }
-        Ok(Batching::new(batch_size, self.actor_count))
+        crate::remote::batching(name, batch_size, self.actor_count)
     }
 
-    /// Hands a checked job to the actors (or, with no items, straight to
-    /// the ready queue).
+    /// Lets a job go: it starts on the actors as soon as its dependencies
+    /// (if any) have finished (see [`Links`]).
     fn start(&self, job: Arc<dyn Job>) {
-        let empty = job.progress().total() == 0;
-        if job.is_tracked() {
-            self.tracked_running.set(self.tracked_running.get() + 1);
-            if empty {
-                self.ready.borrow_mut().push_back(job);
-                return;
-            }
-        } else if empty {
-            self.hub.release(job);
-            return;
-        }
-        self.hub.inject(job);
+        Links::start(job, &self.hub);
     }
 
-    fn defer(&self, job: Arc<dyn Job>) {
-        self.deferred.borrow_mut().push_back(job);
+    fn cancel(&self, id: JobId) -> bool {
+        let Some(job) = self.jobs.borrow().get(id).cloned() else {
+            return false;
+        };
+        crate::job::cancel(&job, &self.hub)
     }
 
     fn poll(&self) -> usize {
@@ -665,28 +1003,32 @@ impl Master {
         self.hub.collect_completions(&mut self.ready.borrow_mut());
         let due = self.ready.borrow().len();
         let mut fired = 0;
-        while fired < due {
+        for _ in 0..due {
             // The borrow ends with this statement: the callback below may
             // dispatch, which touches `ready`.
             let Some(job) = self.ready.borrow_mut().pop_front() else {
                 break;
             };
-            self.tracked_running.set(self.tracked_running.get() - 1);
-            fired += 1;
-            Self::fire(&self.hub, job);
+            // Not the last reference: `job` holds one.
+            let entry = self.jobs.borrow_mut().remove(job.id());
+            if entry.is_none() && job.id().is_remote() {
+                self.hub.remote_end();
+            }
+            drop(entry);
+            // Deliver, then release the job even if the callback panics: a
+            // panic in `Drop` of its arguments is reported, never raised.
+            let mut errors = Vec::new();
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.finish(&mut errors)));
+            self.hub.report(errors);
+            self.hub.release(job);
+            match outcome {
+                Ok(true) => fired += 1,
+                Ok(false) => {}
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
         }
         fired
-    }
-
-    /// Fires `job`'s callback, then releases the job: a panic in `Drop` of
-    /// its arguments is reported, never raised, even while a callback
-    /// panic unwinds.
-    fn fire(hub: &crate::pool::Hub, job: Arc<dyn Job>) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.finish()));
-        hub.release(job);
-        if let Err(payload) = outcome {
-            std::panic::resume_unwind(payload);
-        }
     }
 
     fn start_deferred(&self) {
@@ -697,7 +1039,7 @@ impl Master {
     }
 
     fn in_flight(&self) -> usize {
-        self.deferred.borrow().len() + self.tracked_running.get() + self.hub.detached_running()
+        self.jobs.borrow().len() + self.hub.remote_in_flight()
     }
 
     /// Whether `poll` has something to do without waiting for an actor.
@@ -705,17 +1047,30 @@ impl Master {
         !self.deferred.borrow().is_empty() || !self.ready.borrow().is_empty()
     }
 
-    fn wait(&self) {
+    /// Polls until `done` holds, sleeping while only actors can make
+    /// progress.
+    fn wait_until(&self, done: impl Fn(&Master) -> bool) {
         loop {
-            let seen = self.hub.finished();
+            if done(self) {
+                return;
+            }
+            let seen = self.hub.finish_epoch();
             self.poll();
-            if self.in_flight() == 0 {
+            if done(self) {
                 return;
             }
             if !self.has_local_work() {
                 self.hub.await_finished(seen);
             }
         }
+    }
+
+    fn wait(&self) {
+        self.wait_until(|master| master.in_flight() == 0);
+    }
+
+    fn wait_for(&self, id: JobId) {
+        self.wait_until(|master| master.jobs.borrow().get(id).is_none());
     }
 
     #[cfg(not(loom))]
@@ -725,7 +1080,7 @@ impl Master {
         let deadline = std::time::Instant::now() + timeout;
         let mut fired = 0;
         loop {
-            let seen = self.hub.finished();
+            let seen = self.hub.finish_epoch();
             fired += self.poll();
             if fired > 0 || self.in_flight() == 0 || std::time::Instant::now() >= deadline {
                 return fired;
@@ -742,9 +1097,17 @@ impl Master {
         if self.closed.get() {
             return;
         }
-        while let Err(message) = unwind::catch_quiet(self.quiet_panics, || self.wait()) {
-            report_callback_panic(&message);
-        }
+        // Drain, then refuse remotes and drain again what slipped in
+        // before the flag (see the `remote` module): follow-ups dispatched
+        // by `then` closures during the first drain still run.
+        let drain = || {
+            while let Err(message) = unwind::catch_quiet(self.quiet_panics, || self.wait()) {
+                report_callback_panic(&message);
+            }
+        };
+        drain();
+        self.hub.close_remote();
+        drain();
         self.closed.set(true);
         let pool = self.pool.borrow_mut().take();
         if let Some(mut pool) = pool {
@@ -809,7 +1172,7 @@ impl Master {
     #[cfg(not(loom))]
     fn drain_until(&self, deadline: std::time::Instant) -> bool {
         loop {
-            let seen = self.hub.finished();
+            let seen = self.hub.finish_epoch();
             self.poll();
             if self.in_flight() == 0 {
                 return true;

@@ -126,6 +126,20 @@ pub enum Error {
         /// queue order, each once.
         unfinished: Vec<String>,
     },
+    /// The job was cancelled with
+    /// [`Dispatcher::cancel`](crate::Dispatcher::cancel) before all its
+    /// items were claimed: the unclaimed ones were skipped, and any results
+    /// already made were dropped.
+    Cancelled {
+        /// The job name.
+        job: String,
+    },
+    /// The job was dispatched [`after`](crate::JobSpec::after) a job that
+    /// failed, was cancelled, or itself never ran: it did not run either.
+    DependencyFailed {
+        /// The name of the job that did not run.
+        job: String,
+    },
 }
 
 /// A batch of items an actor was running when
@@ -237,6 +251,11 @@ impl fmt::Display for Error {
                 }
                 write!(f, "; their actors were left running, not joined")
             }
+            Error::Cancelled { job } => write!(f, "job `{job}` was cancelled"),
+            Error::DependencyFailed { job } => write!(
+                f,
+                "job `{job}` did not run: a job it depends on failed or was cancelled"
+            ),
         }
     }
 }

@@ -28,24 +28,38 @@
 //! swaps the cursor to `total`, so no further range can be claimed. Exactly
 //! the ranges below the swapped-out cursor value were claimed and run (or
 //! failed); the skipped remainder is subtracted from `pending` at once.
+//!
+//! # Cancel
+//!
+//! [`Dispatcher::cancel`](crate::Dispatcher::cancel) takes the same path
+//! from the master: one swap of the cursor to `total` ([`Claims::stop`]).
+//! If it skipped items, the job cannot have finished yet (those items are
+//! still in `pending`), so the canceller marks the job cancelled before
+//! subtracting them; whoever then finishes the job (the canceller itself,
+//! or the actor running the last claimed batch) routes it to the master,
+//! whose outcome is [`Error::Cancelled`]. If the swap skipped nothing,
+//! every item was already claimed (or a failure stopped the job first): the
+//! cancel changes nothing and reports `false`. Batches already running
+//! always finish.
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Range;
 
+use crate::after::Links;
 use crate::error::Error;
+use crate::id::JobId;
 use crate::kernel::{drop_slots, note_drop_panic, ItemPanic, Kernel, Output};
-use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::pool::Hub;
+use crate::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::trace::JobTrace;
 
 /// The name and table index of the handler a job runs, resolved by the
 /// master's registry.
 #[derive(Debug, Clone)]
 pub(crate) struct Route {
-    pub(crate) name: crate::sync::Arc<str>,
+    pub(crate) name: Arc<str>,
     pub(crate) handler: usize,
-    /// Run a tracked handler but drop its results (a detached dispatch).
-    pub(crate) discard: bool,
 }
 
 /// How a job's items are cut into batches.
@@ -83,7 +97,7 @@ impl Batching {
 pub(crate) const MAX_GUIDED_CLAIM: usize = 1 << 16;
 
 /// The claim and completion state shared by a job's actors.
-pub(crate) struct Progress {
+pub(crate) struct Claims {
     total: usize,
     batching: Batching,
     /// The first item not yet claimed.
@@ -91,20 +105,23 @@ pub(crate) struct Progress {
     /// Items not yet run or skipped.
     pending: AtomicUsize,
     /// Ranges `0..claimed_limit` were claimed; set below `total` only when a
-    /// failure cancels the rest.
+    /// failure or a cancel skips the rest.
     claimed_limit: AtomicUsize,
+    /// Set by a [`Claims::cancel`] that skipped items; read after completion.
+    cancelled: AtomicBool,
     /// Panics, one per failed batch; only touched on the failure path.
     failures: Mutex<Vec<Failure>>,
 }
 
-impl Progress {
-    pub(crate) fn new(total: usize, batching: Batching) -> Progress {
-        Progress {
+impl Claims {
+    pub(crate) fn new(total: usize, batching: Batching) -> Claims {
+        Claims {
             total,
             batching,
             cursor: AtomicUsize::new(0),
             pending: AtomicUsize::new(total),
             claimed_limit: AtomicUsize::new(total),
+            cancelled: AtomicBool::new(false),
             failures: Mutex::new(Vec::new()),
         }
     }
@@ -150,12 +167,49 @@ impl Progress {
         self.cursor.load(Ordering::Relaxed) < self.total
     }
 
+    /// Items finished (run, failed or skipped) so far.
+    pub(crate) fn done(&self) -> usize {
+        // ORDERING: a snapshot for `Dispatcher::progress`; nothing is read
+        // through it.
+        self.total - self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Marks the job cancelled, after a [`Claims::stop`] that skipped
+    /// items and before those are passed to [`Claims::complete`].
+    pub(crate) fn mark_cancelled(&self) {
+        // ORDERING: stored before the canceller's `complete`, whose AcqRel
+        // chain publishes it to whoever finishes the job.
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a handler panicked or a cancel skipped items. After
+    /// completion.
+    pub(crate) fn has_failed(&self) -> bool {
+        self.was_cancelled() || !lock(&self.failures).is_empty()
+    }
+
+    /// Whether a cancel skipped items of this job. After completion.
+    fn was_cancelled(&self) -> bool {
+        // ORDERING: see `mark_cancelled`.
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
     /// Records the panic of `batch` and cancels every range not yet
     /// claimed. Returns how many items were skipped by this call.
     fn fail(&self, batch: Range<usize>, panic: ItemPanic) -> usize {
         lock(&self.failures).push(Failure { batch, panic });
+        self.stop()
+    }
+
+    /// Ends claiming: no range can be claimed afterwards. Returns how many
+    /// items this call skipped (0 when every item was already claimed, or a
+    /// failure or cancel stopped the job first). The caller must pass a
+    /// non-zero result on to [`Claims::complete`].
+    pub(crate) fn stop(&self) -> usize {
         // ORDERING: see `claim`; only one swap can return a value below
         // `total`, and it alone records the limit and the skipped count.
+        // The limit is read after completion, which the `pending` chain
+        // orders after this store.
         let claimed = self.cursor.swap(self.total, Ordering::Relaxed);
         if claimed < self.total {
             self.claimed_limit.store(claimed, Ordering::Relaxed);
@@ -166,7 +220,7 @@ impl Progress {
     }
 
     /// Marks `done` items finished; true for the call that finishes the job.
-    fn complete(&self, done: usize) -> bool {
+    pub(crate) fn complete(&self, done: usize) -> bool {
         // ORDERING: AcqRel makes every actor's result writes (sequenced
         // before its own decrement) visible to the actor whose decrement
         // reaches zero, through the release sequence on `pending`.
@@ -174,7 +228,7 @@ impl Progress {
     }
 
     /// The panic with the lowest item id, if any. Master side, after
-    /// completion. Leaves the record in place for [`Progress::written_ranges`].
+    /// completion. Leaves the record in place for [`Claims::written_ranges`].
     fn first_failure(&self) -> Option<ItemPanic> {
         let failures = lock(&self.failures);
         let first = failures.iter().min_by_key(|failure| failure.panic.item)?;
@@ -224,10 +278,46 @@ struct Failure {
     panic: ItemPanic,
 }
 
+/// Cancels `job` from any thread (see "Cancel" above): returns whether it
+/// skipped items; if that finished the job, routes it as an actor would.
+pub(crate) fn cancel(job: &Arc<dyn Job>, hub: &Hub) -> bool {
+    let claims = job.claims();
+    let skipped = claims.stop();
+    if skipped == 0 {
+        return false;
+    }
+    // The skipped items are still pending, so the job cannot finish before
+    // this mark is published by the `complete` below.
+    claims.mark_cancelled();
+    if claims.complete(skipped) {
+        // Every claimed batch had already finished.
+        hub.job_done(Arc::clone(job));
+    }
+    true
+}
+
 /// A job as the pool and the master see it, whatever its types.
+///
+/// Every job takes the same route to completion: the call that finishes its
+/// last item (an actor, or the master cancelling) hands it to the master,
+/// which delivers the outcome with [`Job::finish`] and drops it from its
+/// table. What the outcome is (a callback, panics to report) is the job's
+/// own business.
 pub(crate) trait Job: Send + Sync {
+    /// The id the master's table knows the job by.
+    fn id(&self) -> JobId;
+
     /// The job's claim state.
-    fn progress(&self) -> &Progress;
+    fn claims(&self) -> &Claims;
+
+    /// The job's dependency state.
+    fn links(&self) -> &Links;
+
+    /// Whether the job failed, was cancelled or never ran because a
+    /// dependency failed: its dependents must not run. After completion.
+    fn failed(&self) -> bool {
+        self.links().dependency_failed() || self.claims().has_failed()
+    }
 
     /// The job's name.
     fn name(&self) -> &crate::sync::Arc<str>;
@@ -236,43 +326,52 @@ pub(crate) trait Job: Send + Sync {
     /// true when this call finished the job.
     fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool;
 
-    /// Whether the master must fire a callback when the job is done.
-    fn is_tracked(&self) -> bool;
+    /// Whoever finished the job, once, right then: resolves a
+    /// [`JobFuture`](crate::JobFuture) (other jobs deliver on the master).
+    fn resolve(&self) {}
 
-    /// Master only, once, after the job is done: fires the callback.
-    fn finish(&self);
-
-    /// After a detached job is done: its panics, as errors.
-    fn take_errors(&self) -> Vec<Error>;
+    /// Master only, once, after the job is done: delivers the outcome. A
+    /// tracked job fires its callback and returns true; a detached job
+    /// moves its panics to `errors` and returns false.
+    fn finish(&self, errors: &mut Vec<Error>) -> bool;
 }
 
-/// What every job has, whatever it returns: the handler it runs, its claim
-/// state, its arguments and its span.
-struct JobBase<A> {
+/// What every job has, whatever it returns: its id, the handler it runs,
+/// its claim state, its arguments and its span.
+pub(crate) struct JobBase<A> {
+    pub(crate) id: JobId,
     route: Route,
-    progress: Progress,
+    pub(crate) claims: Claims,
+    pub(crate) links: Links,
     args: A,
     trace: JobTrace,
 }
 
 impl<A: Send + Sync + 'static> JobBase<A> {
-    fn new(route: Route, progress: Progress, args: A) -> Self {
+    pub(crate) fn new(id: JobId, route: Route, claims: Claims, args: A) -> Self {
         JobBase {
-            trace: JobTrace::new(&route.name, progress.total(), progress.batching),
+            trace: JobTrace::new(&route.name, claims.total(), claims.batching),
+            id,
             route,
-            progress,
+            claims,
+            links: Links::new(),
             args,
         }
     }
 
-    /// Runs `range` on `kernel`, recording a panic in `progress`. Returns
+    /// Runs `range` on `kernel`, recording a panic in `claims`. Returns
     /// true when this call finished the job.
     ///
     /// # Safety
     ///
     /// As [`ErasedHandler::run`](crate::kernel::ErasedHandler::run), for
-    /// `output`; `range` must have been claimed from `progress`.
-    unsafe fn run(&self, kernel: &mut Kernel, range: Range<usize>, output: Output) -> bool {
+    /// `output`; `range` must have been claimed from `claims`.
+    pub(crate) unsafe fn run(
+        &self,
+        kernel: &mut Kernel,
+        range: Range<usize>,
+        output: Output,
+    ) -> bool {
         let _span = self
             .trace
             .batch(&self.route.name, kernel.actor_index(), &range);
@@ -283,9 +382,57 @@ impl<A: Send + Sync + 'static> JobBase<A> {
         let outcome = unsafe { handler.run(&self.args, range, output) };
         let skipped = match outcome {
             Ok(()) => 0,
-            Err(panic) => self.progress.fail(batch, panic),
+            Err(panic) => self.claims.fail(batch, panic),
         };
-        self.progress.complete(len + skipped)
+        self.claims.complete(len + skipped)
+    }
+
+    /// The results, or the failure, of a finished job.
+    ///
+    /// # Safety
+    ///
+    /// `buffer` must be the job's result buffer (length 0, the slots the
+    /// actors wrote), taken once, after the job is done.
+    pub(crate) unsafe fn outcome<R>(&self, mut buffer: Vec<R>) -> Result<Vec<R>, Error> {
+        let claims = &self.claims;
+        let failure = claims.first_failure();
+        let dependency_failed = self.links.dependency_failed();
+        if failure.is_none() && !claims.was_cancelled() && !dependency_failed {
+            // SAFETY: the job is done without failure or cancel, so every
+            // slot in `0..total` was written exactly once (claims are
+            // disjoint and cover `0..total`), and completion made the
+            // writes visible (the caller's guarantee).
+            unsafe { buffer.set_len(claims.total()) };
+            return Ok(buffer);
+        }
+        let mut drop_panic = None;
+        for written in claims.written_ranges() {
+            // SAFETY: `written_ranges` are exactly the slots holding a
+            // result after a failure or cancel (see
+            // `Claims::written_ranges`); each is dropped once here and the
+            // buffer's length stays 0.
+            let dropped = unsafe { drop_slots(buffer.as_mut_ptr(), written) };
+            drop_panic = drop_panic.or(dropped);
+        }
+        let job = self.route.name.to_string();
+        match failure {
+            // The job never ran.
+            _ if dependency_failed => Err(Error::DependencyFailed { job }),
+            // A cancel that skipped items wins: the caller was told so.
+            _ if claims.was_cancelled() => Err(Error::Cancelled { job }),
+            Some(mut panic) => {
+                if let Some(dropped) = drop_panic {
+                    note_drop_panic(&mut panic.message, &dropped);
+                }
+                Err(self.error(panic))
+            }
+            None => unreachable!("checked above"),
+        }
+    }
+
+    /// The handler the job runs.
+    pub(crate) fn route(&self) -> &Route {
+        &self.route
     }
 
     /// The error reporting `panic` in this job.
@@ -318,47 +465,23 @@ where
     A: Send + Sync + 'static,
     C: FnOnce(Result<Vec<R>, Error>),
 {
-    /// A job over `total` items writing into `buffer` (capacity ≥ `total`,
-    /// length 0).
+    /// A job over `claims.total()` items writing into `buffer` (capacity ≥
+    /// the total, length 0).
     pub(crate) fn new(
+        id: JobId,
         route: Route,
-        progress: Progress,
+        claims: Claims,
         args: A,
         buffer: Vec<R>,
         callback: C,
     ) -> Self {
-        debug_assert!(buffer.capacity() >= progress.total() && buffer.is_empty());
+        debug_assert!(buffer.capacity() >= claims.total() && buffer.is_empty());
         let mut buffer = ManuallyDrop::new(buffer);
         TrackedJob {
             slots: buffer.as_mut_ptr(),
-            base: JobBase::new(route, progress, args),
+            base: JobBase::new(id, route, claims, args),
             master: MasterOnly::new(Some(Completion { buffer, callback })),
         }
-    }
-
-    /// The results, or the failure, of a finished job.
-    fn outcome(&self, mut buffer: Vec<R>) -> Result<Vec<R>, Error> {
-        let progress = &self.base.progress;
-        let Some(panic) = progress.first_failure() else {
-            // SAFETY: the job is done without failure, so every slot in
-            // `0..total` was written exactly once (claims are disjoint and
-            // cover `0..total`), and completion made the writes visible.
-            unsafe { buffer.set_len(progress.total()) };
-            return Ok(buffer);
-        };
-        let mut panic = panic;
-        let mut drop_panic = None;
-        for written in progress.written_ranges() {
-            // SAFETY: `written_ranges` are exactly the slots holding a
-            // result after a failure (see `Progress::written_ranges`); each
-            // is dropped once here and the buffer's length stays 0.
-            let dropped = unsafe { drop_slots(buffer.as_mut_ptr(), written) };
-            drop_panic = drop_panic.or(dropped);
-        }
-        if let Some(dropped) = drop_panic {
-            note_drop_panic(&mut panic.message, &dropped);
-        }
-        Err(self.base.error(panic))
     }
 }
 
@@ -380,8 +503,16 @@ where
     R: Send + 'static,
     C: FnOnce(Result<Vec<R>, Error>) + 'static,
 {
-    fn progress(&self) -> &Progress {
-        &self.base.progress
+    fn id(&self) -> JobId {
+        self.base.id
+    }
+
+    fn claims(&self) -> &Claims {
+        &self.base.claims
+    }
+
+    fn links(&self) -> &Links {
+        &self.base.links
     }
 
     fn name(&self) -> &crate::sync::Arc<str> {
@@ -389,35 +520,27 @@ where
     }
 
     fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
-        let output = if self.base.route.discard {
-            Output::Discard
-        } else {
-            Output::Slots(self.slots.cast())
-        };
         // SAFETY: `slots` points to a buffer of `R` (the registry checked
         // the handler returns `R`) with capacity ≥ `total` ≥ `range.end`;
         // `range` was claimed from this job, so no other actor writes it,
         // and the master reads the buffer only after completion.
-        unsafe { self.base.run(kernel, range, output) }
+        unsafe {
+            self.base
+                .run(kernel, range, Output::Slots(self.slots.cast()))
+        }
     }
 
-    fn is_tracked(&self) -> bool {
-        true
-    }
-
-    fn finish(&self) {
+    fn finish(&self, _errors: &mut Vec<Error>) -> bool {
         // SAFETY: `finish` is called on the master thread only, once the job
         // is done, and nothing else touches `master` then.
         let taken = unsafe { self.master.get_mut().take() };
         let Some(Completion { buffer, callback }) = taken else {
-            return;
+            return false;
         };
-        let outcome = self.outcome(ManuallyDrop::into_inner(buffer));
+        // SAFETY: `buffer` is this job's result buffer, and the job is done.
+        let outcome = unsafe { self.base.outcome(ManuallyDrop::into_inner(buffer)) };
         callback(outcome);
-    }
-
-    fn take_errors(&self) -> Vec<Error> {
-        Vec::new()
+        true
     }
 }
 
@@ -435,15 +558,15 @@ impl<A, R, C> Drop for TrackedJob<A, R, C> {
     }
 }
 
-/// A detached job: no results, no callback.
+/// A detached job: no results, no callback; its panics are reported.
 pub(crate) struct DetachedJob<A> {
     base: JobBase<A>,
 }
 
 impl<A: Send + Sync + 'static> DetachedJob<A> {
-    pub(crate) fn new(route: Route, progress: Progress, args: A) -> Self {
+    pub(crate) fn new(id: JobId, route: Route, claims: Claims, args: A) -> Self {
         DetachedJob {
-            base: JobBase::new(route, progress, args),
+            base: JobBase::new(id, route, claims, args),
         }
     }
 }
@@ -452,8 +575,16 @@ impl<A> Job for DetachedJob<A>
 where
     A: Send + Sync + 'static,
 {
-    fn progress(&self) -> &Progress {
-        &self.base.progress
+    fn id(&self) -> JobId {
+        self.base.id
+    }
+
+    fn claims(&self) -> &Claims {
+        &self.base.claims
+    }
+
+    fn links(&self) -> &Links {
+        &self.base.links
     }
 
     fn name(&self) -> &crate::sync::Arc<str> {
@@ -466,18 +597,10 @@ where
         unsafe { self.base.run(kernel, range, Output::Discard) }
     }
 
-    fn is_tracked(&self) -> bool {
+    fn finish(&self, errors: &mut Vec<Error>) -> bool {
+        let failures = self.base.claims.take_failures();
+        errors.extend(failures.into_iter().map(|panic| self.base.error(panic)));
         false
-    }
-
-    fn finish(&self) {}
-
-    fn take_errors(&self) -> Vec<Error> {
-        let failures = self.base.progress.take_failures();
-        failures
-            .into_iter()
-            .map(|panic| self.base.error(panic))
-            .collect()
     }
 }
 
@@ -520,7 +643,7 @@ impl<T> MasterOnly<T> {
 mod tests {
     use super::*;
 
-    fn claims(progress: &Progress) -> Vec<Range<usize>> {
+    fn claims(progress: &Claims) -> Vec<Range<usize>> {
         std::iter::from_fn(|| progress.claim()).collect()
     }
 
@@ -537,7 +660,7 @@ mod tests {
     #[test]
     fn fixed_batches_cover_every_item_once() {
         for (total, size) in [(10, 3), (10, 10), (10, 11), (7, 1), (1, 5)] {
-            let progress = Progress::new(total, Batching::new(Some(size), 2));
+            let progress = Claims::new(total, Batching::new(Some(size), 2));
             let ranges = claims(&progress);
             assert_partition(&ranges, total);
             assert!(ranges.iter().all(|r| r.len() <= size));
@@ -547,7 +670,7 @@ mod tests {
 
     #[test]
     fn guided_batches_shrink_to_single_items() {
-        let progress = Progress::new(1_000, Batching::new(None, 2));
+        let progress = Claims::new(1_000, Batching::new(None, 2));
         let ranges = claims(&progress);
         assert_partition(&ranges, 1_000);
         assert_eq!(ranges[0].len(), 125);
@@ -571,7 +694,7 @@ mod tests {
 
     #[test]
     fn completion_is_reported_once_by_the_last_range() {
-        let progress = Progress::new(10, Batching::new(Some(4), 1));
+        let progress = Claims::new(10, Batching::new(Some(4), 1));
         let done: Vec<bool> = claims(&progress)
             .into_iter()
             .map(|range| progress.complete(range.len()))
@@ -581,7 +704,7 @@ mod tests {
 
     #[test]
     fn a_failure_cancels_the_unclaimed_rest() {
-        let progress = Progress::new(10, Batching::new(Some(2), 1));
+        let progress = Claims::new(10, Batching::new(Some(2), 1));
         let first = progress.claim().unwrap();
         let second = progress.claim().unwrap();
         let panic = ItemPanic {
@@ -599,7 +722,7 @@ mod tests {
 
     #[test]
     fn empty_jobs_have_nothing_to_claim() {
-        let progress = Progress::new(0, Batching::new(None, 4));
+        let progress = Claims::new(0, Batching::new(None, 4));
         assert_eq!(progress.claim(), None);
     }
 }

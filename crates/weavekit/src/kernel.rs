@@ -16,6 +16,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 use std::ptr;
 
+use crate::key::JobKey;
 use crate::unwind;
 
 /// An actor's handler table, filled in by the worker entry.
@@ -65,15 +66,37 @@ impl Kernel {
     /// Registers a *tracked* handler: `handler(id, args)` computes item
     /// `id`'s result, which lands in the job's buffer at index `id`.
     ///
+    /// `key` is a typed [`Job<A, R>`](crate::Job) (the closure's types then
+    /// come from it) or a plain `&str` name; both name the same handler.
     /// Registering a name again replaces the earlier handler.
-    pub fn on<A, R, F>(&mut self, name: &str, handler: F)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// const CUBE: Job<(), u64> = Job::new("cube");
+    ///
+    /// let mut d = Dispatcher::new(1, |kernel: &mut Kernel| {
+    ///     kernel.on(CUBE, |id, _| (id as u64).pow(3)); // types from the key
+    ///     kernel.on("half", |id: usize, _: &()| id / 2); // or annotated
+    /// })?;
+    /// d.job(CUBE, 3).tracked((), |buf| assert_eq!(buf.unwrap(), [0, 1, 8]))?;
+    /// d.job("half", 3).tracked((), |buf: Result<Vec<usize>, Error>| {
+    ///     assert_eq!(buf.unwrap(), [0, 0, 1]);
+    /// })?;
+    /// d.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn on<'k, A, R, F, K>(&mut self, key: K, handler: F)
     where
+        K: JobKey<'k, A, R>,
         F: FnMut(usize, &A) -> R + 'static,
         A: 'static,
         R: Send + 'static,
     {
         let signature = Signature {
-            name: name.to_owned(),
+            name: key.name().to_owned(),
             kind: HandlerKind::Tracked,
             args: TypeTag::of::<A>(),
             result: TypeTag::of::<R>(),
@@ -84,14 +107,36 @@ impl Kernel {
     /// Registers a *detached* handler: `handler(id, args)` runs for its side
     /// effects; nothing is sent back.
     ///
+    /// `key` is a typed [`Job<A>`](crate::Job) or a plain `&str` name.
     /// Registering a name again replaces the earlier handler.
-    pub fn on_detached<A, F>(&mut self, name: &str, handler: F)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// static TOUCHED: AtomicUsize = AtomicUsize::new(0);
+    /// const TOUCH: Job<usize> = Job::new("touch");
+    ///
+    /// let mut d = Dispatcher::new(2, |kernel: &mut Kernel| {
+    ///     kernel.on_detached(TOUCH, |_, step| {
+    ///         TOUCHED.fetch_add(*step, Ordering::Relaxed);
+    ///     });
+    /// })?;
+    /// d.job(TOUCH, 10).detached(3)?;
+    /// d.wait();
+    /// assert_eq!(TOUCHED.load(Ordering::Relaxed), 30);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn on_detached<'k, A, F, K>(&mut self, key: K, handler: F)
     where
+        K: JobKey<'k, A, ()>,
         F: FnMut(usize, &A) + 'static,
         A: 'static,
     {
         let signature = Signature {
-            name: name.to_owned(),
+            name: key.name().to_owned(),
             kind: HandlerKind::Detached,
             args: TypeTag::of::<A>(),
             result: TypeTag::of::<()>(),

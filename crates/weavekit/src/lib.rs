@@ -56,20 +56,32 @@
 )]
 #![warn(unreachable_pub)]
 
+mod after;
 mod builder;
 mod dispatcher;
 mod error;
+mod future;
+mod id;
 mod job;
 mod kernel;
+mod key;
 mod pool;
 mod registry;
+mod remote;
 mod sleep;
+mod spec;
 mod status;
 mod sync;
+mod then;
 mod trace;
 mod unwind;
 
 pub use builder::DispatcherBuilder;
 pub use dispatcher::{DispatchHandle, Dispatcher};
 pub use error::{Error, RunningBatch};
+pub use future::JobFuture;
+pub use id::{JobId, Progress};
 pub use kernel::Kernel;
+pub use key::{DispatchKey, Job, JobKey};
+pub use remote::{Remote, RemoteSpec};
+pub use spec::JobSpec;

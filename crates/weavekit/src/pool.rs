@@ -2,19 +2,20 @@
 //! run, feeding them jobs, handing finished jobs back, and joining them.
 //!
 //! [`Hub`] is the state shared by the master and the actors: the job queue,
-//! the idle/wake protocol ([`Sleep`]), and the completion side (finished
-//! tracked jobs for the master to call back, detached jobs still running,
-//! detached panics).
+//! the idle/wake protocol ([`Sleep`]), and the completion side: finished
+//! jobs, of either kind, for the master to report.
 
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use crate::after::Links;
 use crate::builder::PoolConfig;
 use crate::error::Error;
+use crate::id::JobId;
 use crate::job::Job;
 use crate::kernel::{Kernel, Signature};
 use crate::sleep::{Sleep, Spin};
-use crate::sync::{self, lock, thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{self, lock, thread, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::unwind;
 
 /// The worker entry, shared by every actor.
@@ -25,10 +26,8 @@ pub(crate) struct Hub {
     /// Jobs with items left to claim, oldest first.
     queue: Mutex<VecDeque<Arc<dyn Job>>>,
     sleep: Sleep,
-    /// Finished tracked jobs whose callbacks the master has not yet fired.
+    /// Finished jobs the master has not collected yet.
     completions: Mutex<Vec<Arc<dyn Job>>>,
-    /// Detached jobs started and not finished.
-    detached_running: AtomicUsize,
     /// Panics in detached jobs, and in `Drop` of any job's arguments or
     /// results, for `take_detached_errors`.
     detached_errors: Mutex<Vec<Error>>,
@@ -36,6 +35,12 @@ pub(crate) struct Hub {
     status: crate::status::Board,
     /// The builder's `quiet_panics`, for drops on the master.
     quiet: bool,
+    /// Remote dispatches counted in flight and not yet collected.
+    remote_in_flight: AtomicUsize,
+    /// Set when the dispatcher starts shutting down: remotes are refused.
+    remote_closed: AtomicBool,
+    /// Ids issued to remote jobs.
+    remote_ids: AtomicUsize,
     /// The master's wait for finished jobs: the same protocol as the
     /// actors' wait for work, with the roles swapped.
     finished: Sleep,
@@ -53,8 +58,10 @@ impl Hub {
             queue: Mutex::new(VecDeque::new()),
             sleep: Sleep::new(Spin::Yielding),
             completions: Mutex::new(Vec::new()),
-            detached_running: AtomicUsize::new(0),
             detached_errors: Mutex::new(Vec::new()),
+            remote_in_flight: AtomicUsize::new(0),
+            remote_closed: AtomicBool::new(false),
+            remote_ids: AtomicUsize::new(0),
             finished: Sleep::new(Spin::Brief),
             #[cfg(not(loom))]
             master: thread::current(),
@@ -63,31 +70,80 @@ impl Hub {
 
     /// Master: queues a job with at least one item and wakes the actors.
     pub(crate) fn inject(&self, job: Arc<dyn Job>) {
-        if !job.is_tracked() {
-            // ORDERING: the increment is sequenced before the push, and the
-            // queue mutex orders the push before any actor's decrement.
-            self.detached_running.fetch_add(1, Ordering::Relaxed);
-        }
         lock(&self.queue).push_back(job);
         self.sleep.notify();
     }
 
-    /// Master: moves finished tracked jobs into `ready`.
+    /// Master: moves finished jobs into `ready`, in the order they
+    /// finished. The mutex orders every write of the finishing actors
+    /// before the master's reads.
     pub(crate) fn collect_completions(&self, ready: &mut VecDeque<Arc<dyn Job>>) {
         ready.extend(lock(&self.completions).drain(..));
     }
 
-    /// Detached jobs started and not yet finished.
-    pub(crate) fn detached_running(&self) -> usize {
-        // ORDERING: Acquire pairs with the actor's release decrement, so a
-        // master that sees a job finished also sees its recorded errors.
-        self.detached_running.load(Ordering::Acquire)
+    /// Remote: counts a dispatch in flight, or refuses it once closed (see
+    /// the `remote` module for why no job is lost).
+    pub(crate) fn remote_begin(&self) -> Result<(), Error> {
+        // ORDERING: SeqCst on the count and the flag, here and in
+        // `close_remote`/`remote_in_flight`: either this sees the flag, or
+        // the master's later read of the count sees this increment.
+        self.remote_in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.remote_closed.load(Ordering::SeqCst) {
+            self.remote_abort();
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
     /// Panics of finished detached jobs, in the order the jobs finished,
     /// and of `Drop` of jobs' arguments and results.
     pub(crate) fn take_detached_errors(&self) -> Vec<Error> {
         std::mem::take(&mut *lock(&self.detached_errors))
+    }
+
+    /// Remote: uncounts a dispatch that was not queued, and wakes the
+    /// master, which may be waiting for it.
+    pub(crate) fn remote_abort(&self) {
+        // ORDERING: see `remote_begin`.
+        self.remote_in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.finished.notify();
+    }
+
+    /// Master: a remote job was collected.
+    pub(crate) fn remote_end(&self) {
+        // ORDERING: see `remote_begin`.
+        self.remote_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Remote dispatches not yet collected by the master.
+    pub(crate) fn remote_in_flight(&self) -> usize {
+        // ORDERING: see `remote_begin`.
+        self.remote_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Master, at shutdown: refuses further remote dispatches.
+    pub(crate) fn close_remote(&self) {
+        // ORDERING: see `remote_begin`.
+        self.remote_closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether remote dispatches are refused.
+    pub(crate) fn remote_closed(&self) -> bool {
+        // ORDERING: see `remote_begin`.
+        self.remote_closed.load(Ordering::SeqCst)
+    }
+
+    /// A fresh id for a remote job.
+    pub(crate) fn remote_id(&self) -> JobId {
+        // ORDERING: only uniqueness matters.
+        JobId::remote(self.remote_ids.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Master: records the panics of a reported detached job.
+    pub(crate) fn report(&self, errors: Vec<Error>) {
+        if !errors.is_empty() {
+            lock(&self.detached_errors).extend(errors);
+        }
     }
 
     /// Drops a reference to `job` (master or actor); a panic in `Drop` of
@@ -105,12 +161,12 @@ impl Hub {
 
     /// Master: the finish epoch to pass to [`Hub::await_finished`], read
     /// before looking for finished jobs.
-    pub(crate) fn finished(&self) -> usize {
+    pub(crate) fn finish_epoch(&self) -> usize {
         self.finished.epoch()
     }
 
     /// Master: blocks until a job finishes after `seen` was read from
-    /// [`Hub::finished`]. Spins briefly first: a small job's callback is
+    /// [`Hub::finish_epoch`]. Spins briefly first: a small job's callback is
     /// often microseconds away.
     pub(crate) fn await_finished(&self, seen: usize) {
         self.finished.idle(seen);
@@ -131,7 +187,7 @@ impl Hub {
             let exhausted = {
                 let mut queue = lock(&self.queue);
                 let job = queue.front()?;
-                if let Some(range) = job.progress().claim() {
+                if let Some(range) = job.claims().claim() {
                     return Some((Arc::clone(job), range));
                 }
                 queue.pop_front()
@@ -142,18 +198,14 @@ impl Hub {
         }
     }
 
-    /// Actor: `job` has just finished; hand it to the master.
-    fn job_done(&self, job: &Arc<dyn Job>) {
-        if job.is_tracked() {
-            lock(&self.completions).push(Arc::clone(job));
-        } else {
-            let errors = job.take_errors();
-            if !errors.is_empty() {
-                lock(&self.detached_errors).extend(errors);
-            }
-            // ORDERING: Release pairs with `detached_running`'s Acquire.
-            self.detached_running.fetch_sub(1, Ordering::Release);
-        }
+    /// `job` has just finished (on the actor that ran its last batch, or
+    /// on the master when a cancel or a failed dependency finished it):
+    /// start the jobs waiting for it, and hand it to the master, whatever
+    /// its kind (the job itself knows what its outcome is).
+    pub(crate) fn job_done(&self, job: Arc<dyn Job>) {
+        job.resolve();
+        Links::release(&*job, self);
+        lock(&self.completions).push(job);
         self.finished.notify();
         #[cfg(not(loom))]
         self.master.unpark();
@@ -263,7 +315,7 @@ impl Pool {
         let mut unfinished: Vec<String> = Vec::new();
         let names = queued
             .iter()
-            .filter(|job| !job.progress().is_done())
+            .filter(|job| !job.claims().is_done())
             .map(|job| job.name().to_string())
             .chain(running.iter().map(|batch| batch.job.clone()));
         for name in names {
@@ -347,7 +399,7 @@ fn serve(hub: &Hub, kernel: &mut Kernel) {
             let done = job.run(kernel, range);
             hub.status.end(actor);
             if done {
-                hub.job_done(job);
+                hub.job_done(Arc::clone(job));
             }
         }
         if !hub.sleep.idle(seen) {
@@ -365,14 +417,14 @@ fn claim_next(hub: &Hub, actor: usize, current: &mut Option<Arc<dyn Job>>) -> Op
         }
         return None;
     }
-    if let Some(range) = current.as_ref().and_then(|job| job.progress().claim()) {
+    if let Some(range) = current.as_ref().and_then(|job| job.claims().claim()) {
         return Some(range);
     }
     if let Some(job) = current.take() {
         hub.release(job);
     }
     let (job, range) = hub.find_work()?;
-    if job.progress().has_unclaimed() {
+    if job.claims().has_unclaimed() {
         // Pass the wake-up on: `notify` wakes one sleeper at a time.
         hub.sleep.notify();
     }

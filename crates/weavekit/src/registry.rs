@@ -72,7 +72,7 @@ impl Registry {
                 found: found.name,
             });
         }
-        Ok(entry.route(false))
+        Ok(entry.route())
     }
 
     /// The route of a detached dispatch of `name` with arguments `A`. A
@@ -80,7 +80,7 @@ impl Registry {
     pub(crate) fn detached<A: 'static>(&self, name: &str) -> Result<Route, Error> {
         let entry = self.entry(name)?;
         check_args::<A>(name, &entry.signature)?;
-        Ok(entry.route(true))
+        Ok(entry.route())
     }
 
     fn entry(&self, name: &str) -> Result<&Entry, Error> {
@@ -91,11 +91,10 @@ impl Registry {
 }
 
 impl Entry {
-    fn route(&self, discard: bool) -> Route {
+    fn route(&self) -> Route {
         Route {
             name: Arc::clone(&self.name),
             handler: self.index,
-            discard,
         }
     }
 }
@@ -184,7 +183,7 @@ mod tests {
             registry.tracked::<u32, ()>("touch"),
             Err(Error::DetachedHandler { .. })
         ));
-        assert!(registry.detached::<u32>("sum").unwrap().discard);
+        assert_eq!(registry.detached::<u32>("sum").unwrap().handler, 0);
         assert!(matches!(
             registry.detached::<u32>("nope"),
             Err(Error::UnknownJob { job }) if job == "nope"

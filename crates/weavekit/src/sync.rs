@@ -6,14 +6,14 @@
 //! state; everything goes through this module.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread;
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 /// Always std's: loom's `Arc` cannot hold trait objects, and reference
 /// counting is not part of the protocols the models check.
 pub(crate) use std::sync::Arc;

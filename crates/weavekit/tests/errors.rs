@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{check_probe, probe_worker, sink, Probe};
-use weavekit::{DispatchHandle, Dispatcher, Error, Kernel};
+use weavekit::{DispatchHandle, Dispatcher, Error, JobId, JobSpec, Kernel};
 
 /// Handlers with distinct, easily named types.
 fn typed_worker(k: &mut Kernel) {
@@ -32,7 +32,7 @@ fn all_variants_dispatcher<A, R>(
     items: usize,
     batch: Option<usize>,
     args: A,
-) -> Vec<(&'static str, Result<(), Error>)>
+) -> Vec<(&'static str, Result<JobId, Error>)>
 where
     A: Clone + Send + Sync + 'static,
     R: Send + 'static,
@@ -59,7 +59,25 @@ where
         ),
         (
             "dispatch_detached_deferred",
-            d.dispatch_detached_deferred(name, items, batch, args),
+            d.dispatch_detached_deferred(name, items, batch, args.clone()),
+        ),
+        (
+            "job.tracked",
+            sized(d.job(name, items), batch).tracked(args.clone(), callback()),
+        ),
+        (
+            "job.deferred.tracked",
+            sized(d.job(name, items), batch)
+                .deferred()
+                .tracked(args.clone(), callback()),
+        ),
+        (
+            "job.detached",
+            sized(d.job(name, items), batch).detached(args.clone()),
+        ),
+        (
+            "job.deferred.detached",
+            sized(d.job(name, items), batch).deferred().detached(args),
         ),
     ];
     d.wait();
@@ -74,13 +92,21 @@ where
     out
 }
 
+/// `spec` with the seed's optional batch size.
+fn sized<'a>(spec: JobSpec<'a, &'a str>, batch: Option<usize>) -> JobSpec<'a, &'a str> {
+    match batch {
+        Some(size) => spec.batch(size),
+        None => spec,
+    }
+}
+
 fn all_variants_handle<A, R>(
     h: &DispatchHandle,
     name: &str,
     items: usize,
     batch: Option<usize>,
     args: A,
-) -> Vec<(&'static str, Result<(), Error>)>
+) -> Vec<(&'static str, Result<JobId, Error>)>
 where
     A: Clone + Send + Sync + 'static,
     R: Send + 'static,
@@ -101,14 +127,36 @@ where
         ),
         (
             "handle.dispatch_detached_deferred",
-            h.dispatch_detached_deferred(name, items, batch, args),
+            h.dispatch_detached_deferred(name, items, batch, args.clone()),
+        ),
+        (
+            "handle.job.tracked",
+            sized(h.job(name, items), batch).tracked(args.clone(), cb),
+        ),
+        (
+            "handle.job.deferred.tracked",
+            sized(h.job(name, items), batch)
+                .deferred()
+                .tracked(args.clone(), cb),
+        ),
+        (
+            "handle.job.detached",
+            sized(h.job(name, items), batch).detached(args.clone()),
+        ),
+        (
+            "handle.job.deferred.detached",
+            sized(h.job(name, items), batch).deferred().detached(args),
         ),
     ]
 }
 
 /// Checks every result is `want`, and that nothing was queued.
-fn assert_all(results: Vec<(&'static str, Result<(), Error>)>, want: &Error, d: &Dispatcher) {
-    assert_eq!(results.len(), 4);
+fn assert_all(results: Vec<(&'static str, Result<JobId, Error>)>, want: &Error, d: &Dispatcher) {
+    assert_eq!(
+        results.len(),
+        8,
+        "the seed's four methods and four job specs"
+    );
     for (variant, result) in results {
         assert_eq!(result.as_ref(), Err(want), "{variant}");
     }

@@ -108,3 +108,65 @@ fn entry_panic_shuts_down() {
         ));
     });
 }
+
+/// The master cancels while the actor claims and runs: the callback fires
+/// exactly once, `Cancelled` exactly when `cancel` said it skipped items,
+/// and otherwise with every result; the job is released either way.
+#[test]
+fn cancel_races_claim() {
+    model(|| {
+        let mut dispatcher = Dispatcher::new(1, worker).unwrap();
+        let outcome = Rc::new(Cell::new(None));
+        let seen = Rc::clone(&outcome);
+        let id = dispatcher
+            .job("id", 2)
+            .batch(1)
+            .tracked((), move |buf: Result<Vec<usize>, Error>| {
+                let got = match buf {
+                    Ok(buf) => {
+                        assert_eq!(buf, [0, 1]);
+                        false
+                    }
+                    Err(Error::Cancelled { .. }) => true,
+                    Err(other) => panic!("{other:?}"),
+                };
+                assert!(seen.replace(Some(got)).is_none(), "fired twice");
+            })
+            .unwrap();
+        let cancelled = dispatcher.cancel(id);
+        dispatcher.wait_for(id);
+        assert_eq!(outcome.get(), Some(cancelled));
+        assert_eq!(dispatcher.progress(id), None);
+        assert_eq!(dispatcher.in_flight(), 0);
+    });
+}
+
+/// A dependent registers while the actor may be finishing its dependency:
+/// either the master finds the dependency closed or the actor finds the
+/// dependent in its list; the dependent runs exactly once, after it.
+#[test]
+fn dependency_release_races_registration() {
+    model(|| {
+        let mut dispatcher = Dispatcher::new(1, worker).unwrap();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let first = dispatcher
+            .job("touch", 1)
+            .detached(Tracked(std::sync::Arc::clone(&dropped)))
+            .unwrap();
+        let fired = Rc::new(Cell::new(0));
+        let seen = Rc::clone(&fired);
+        let second = dispatcher
+            .job("id", 1)
+            .after(&[first])
+            .tracked((), move |buf: Result<Vec<usize>, Error>| {
+                assert_eq!(buf.unwrap(), [0]);
+                seen.set(seen.get() + 1);
+            })
+            .unwrap();
+        dispatcher.wait_for(second);
+        assert_eq!(fired.get(), 1);
+        assert_eq!(dispatcher.progress(first), None, "reported before");
+        drop(dispatcher);
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
+    });
+}

@@ -137,6 +137,8 @@ mod tests {
                 tracked_per_dispatch: None,
                 detached_per_dispatch: None,
                 rayon_per_install: None,
+                reused_per_dispatch: None,
+                future_per_dispatch: None,
             },
         };
         let report = Report::new(Machine::this(2), "short", Plan::short(), &measurements);

@@ -155,6 +155,11 @@ pub struct Allocations {
     pub detached_per_dispatch: Option<f64>,
     /// Per rayon `install` + `collect` of 64 items (for reference).
     pub rayon_per_install: Option<f64>,
+    /// Per tracked 64-item dispatch through a typed key, handing each
+    /// result buffer back with `reuse`.
+    pub reused_per_dispatch: Option<f64>,
+    /// Per 64-item `JobFuture` dispatched and awaited on the master.
+    pub future_per_dispatch: Option<f64>,
 }
 
 /// What a tracked job's callback receives.
@@ -198,6 +203,10 @@ pub struct Contenders {
     params: SweepParams,
     hits: Slot<u32>,
     values: Slot<u64>,
+    /// The buffer `reused_round_trip` hands back to the next dispatch.
+    spare: Vec<u64>,
+    /// Unparks the thread that built the contenders (the bench's master).
+    waker: std::task::Waker,
     expected: HashMap<Workload, u64>,
     expected_blocked: u64,
 }
@@ -221,6 +230,8 @@ impl Contenders {
             params: SweepParams::default(),
             hits: Slot::new(),
             values: Slot::new(),
+            spare: Vec::new(),
+            waker: std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current()))),
             expected: HashMap::new(),
             expected_blocked: serial(sizes.blocked, fine).1,
         };
@@ -300,6 +311,8 @@ impl Contenders {
             tracked_per_dispatch: None,
             detached_per_dispatch: None,
             rayon_per_install: None,
+            reused_per_dispatch: None,
+            future_per_dispatch: None,
         };
         if !report.counted || dispatches == 0 {
             return Ok(report);
@@ -310,6 +323,8 @@ impl Contenders {
         report.detached_per_dispatch =
             per(self.count_repeated(dispatches, Self::detached_round_trip)?);
         report.rayon_per_install = per(self.count_repeated(dispatches, Self::rayon_round_trip)?);
+        report.reused_per_dispatch = per(self.count_repeated(dispatches, Self::reused_round_trip)?);
+        report.future_per_dispatch = per(self.count_repeated(dispatches, Self::future_round_trip)?);
         Ok(report)
     }
 
@@ -333,6 +348,30 @@ impl Contenders {
             .dispatch(jobs::FINE, n, callback, None, ())?;
         self.dispatcher.wait();
         self.values.take(jobs::FINE).map(drop)
+    }
+
+    /// A tracked dispatch through a typed key that writes into the previous
+    /// round's buffer (`reuse`), handed back by the callback.
+    fn reused_round_trip(&mut self) -> Result<(), BenchError> {
+        let callback = self.values.callback();
+        let n = self.sizes.round_trip;
+        let spare = std::mem::take(&mut self.spare);
+        self.dispatcher
+            .job(jobs::FINE_KEY, n)
+            .reuse(spare)
+            .tracked((), callback)?;
+        self.dispatcher.wait();
+        self.spare = self.values.take(jobs::FINE)?;
+        Ok(())
+    }
+
+    /// A `JobFuture` dispatched from the master and polled there to the end.
+    fn future_round_trip(&mut self) -> Result<(), BenchError> {
+        let n = self.sizes.round_trip;
+        let future = self.dispatcher.job(jobs::FINE_KEY, n).future(())?;
+        drop(block_on(future, &self.waker)?);
+        self.dispatcher.poll();
+        Ok(())
     }
 
     fn detached_round_trip(&mut self) -> Result<(), BenchError> {
@@ -383,6 +422,30 @@ impl Contenders {
             (_, Contender::Rayon) => Ok(parallel(pool, n, fine)),
             (_, _) => tracked(d, &self.values, jobs::FINE, n, batch, ()),
         }
+    }
+}
+
+/// Polls `future` on this thread until it resolves, parking in between;
+/// `waker` must unpark this thread (see [`Unpark`]).
+fn block_on<F: std::future::Future>(future: F, waker: &std::task::Waker) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    loop {
+        let polled = future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker));
+        if let std::task::Poll::Ready(value) = polled {
+            return value;
+        }
+        std::thread::park();
+    }
+}
+
+/// Wakes a parked thread. Built once, so awaiting allocates nothing.
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
     }
 }
 

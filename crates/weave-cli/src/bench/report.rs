@@ -396,10 +396,13 @@ fn allocations_line(a: &Allocations) -> String {
         (false, _) => "allocations: not counted (counting allocator not installed)\n".into(),
         (true, n) => format!(
             "allocations per dispatch: {} tracked, {} detached (rayon install+collect: {}), \
-             over {n} each\n",
+             over {n} each\n\
+             allocations per dispatch: {} tracked with a reused buffer, {} awaited future\n",
             fmt_count(a.tracked_per_dispatch),
             fmt_count(a.detached_per_dispatch),
             fmt_count(a.rayon_per_install),
+            fmt_count(a.reused_per_dispatch),
+            fmt_count(a.future_per_dispatch),
         ),
     }
 }
@@ -628,6 +631,8 @@ mod tests {
                 tracked_per_dispatch: Some(2.0),
                 detached_per_dispatch: Some(1.5),
                 rayon_per_install: Some(3.0),
+                reused_per_dispatch: Some(1.0),
+                future_per_dispatch: Some(2.0),
             },
         }
     }

@@ -22,6 +22,8 @@ pub mod jobs {
     pub const UNEVEN: &str = "uneven";
     /// Detached: computes [`fine`](crate::workloads::kernels::fine) and drops it, args `()`.
     pub const TOUCH: &str = "touch";
+    /// [`FINE`] as a typed key.
+    pub const FINE_KEY: weavekit::Job<(), u64> = weavekit::Job::new(FINE);
 }
 
 /// The worker entry of the benchmark dispatcher: registers [`jobs`].
