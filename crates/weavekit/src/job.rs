@@ -681,11 +681,11 @@ mod tests {
 
     #[test]
     fn guided_claims_are_capped() {
-        let progress = Progress::new(usize::MAX, Batching::new(None, 2));
+        let progress = Claims::new(usize::MAX, Batching::new(None, 2));
         assert_eq!(progress.claim(), Some(0..MAX_GUIDED_CLAIM));
-        let progress = Progress::new(MAX_GUIDED_CLAIM * 8, Batching::new(None, 1));
+        let progress = Claims::new(MAX_GUIDED_CLAIM * 8, Batching::new(None, 1));
         assert_eq!(progress.claim().map(|r| r.len()), Some(MAX_GUIDED_CLAIM));
-        let progress = Progress::new(MAX_GUIDED_CLAIM * 2, Batching::new(None, 1));
+        let progress = Claims::new(MAX_GUIDED_CLAIM * 2, Batching::new(None, 1));
         assert_eq!(
             progress.claim().map(|r| r.len()),
             Some(MAX_GUIDED_CLAIM / 2)
