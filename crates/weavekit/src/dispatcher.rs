@@ -1144,6 +1144,9 @@ impl Master {
             return Ok(());
         }
         self.closed.set(true);
+        // The actors are abandoned: a remote job queued now would never
+        // run (and its future never resolve), so remotes are refused.
+        self.hub.close_remote();
         let pool = self.pool.borrow_mut().take();
         let (running, mut unfinished) = pool.map(|mut pool| pool.abandon()).unwrap_or_default();
         // Jobs deferred by the last callbacks never started.

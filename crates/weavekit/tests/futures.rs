@@ -296,3 +296,29 @@ fn futures_work_under_tokio() {
     d.wait();
     assert_eq!(d.in_flight(), 0);
 }
+
+/// After `destroy_timeout` gives up on a stuck handler, remotes are
+/// refused rather than queueing jobs no actor will run.
+#[cfg(not(miri))]
+#[test]
+fn remote_after_destroy_timeout_is_closed() {
+    const BLOCK: Job<Arc<std::sync::Barrier>> = Job::new("block");
+    let d = Dispatcher::new(1, |k: &mut Kernel| {
+        k.on_detached(BLOCK, |_, gate| {
+            gate.wait();
+        });
+        k.on(SQUARE, |id, offset| id as u64 + offset);
+    })
+    .unwrap();
+    let remote = d.remote();
+    let gate = Arc::new(std::sync::Barrier::new(2));
+    d.job(BLOCK, 1).detached(Arc::clone(&gate)).unwrap();
+    let stuck = d.destroy_timeout(std::time::Duration::from_millis(20));
+    assert!(matches!(stuck, Err(Error::Stuck { .. })), "{stuck:?}");
+    assert!(remote.is_closed());
+    assert!(matches!(
+        remote.job(SQUARE, 1).future(0),
+        Err(Error::Closed)
+    ));
+    gate.wait(); // the handler returns; its actor exits on its own
+}
