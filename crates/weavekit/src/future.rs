@@ -111,6 +111,9 @@ impl<R> Drop for JobFuture<R> {
     fn drop(&mut self) {
         if !self.done {
             crate::job::cancel(&self.job, &self.hub);
+            // Results already handed over are dropped here and now, not
+            // whenever the last actor lets go of the job record.
+            self.state.discard();
         }
     }
 }
@@ -140,6 +143,9 @@ impl<R: Send + 'static> JobFuture<R> {
 trait Resolve<R>: Send + Sync {
     /// Takes the outcome if the job is done, else stores `waker`.
     fn poll_outcome(&self, waker: &Waker) -> Poll<Result<Vec<R>, Error>>;
+
+    /// Drops the outcome, if the job is done, and the stored waker.
+    fn discard(&self);
 }
 
 /// A job whose outcome goes to a [`JobFuture`].
@@ -259,6 +265,15 @@ where
             stored => *stored = Some(waker.clone()),
         }
         Poll::Pending
+    }
+
+    fn discard(&self) {
+        let (outcome, waker) = {
+            let mut state = lock(&self.state);
+            (state.outcome.take(), state.waker.take())
+        };
+        // Outside the lock: dropping results runs user `Drop`.
+        drop((outcome, waker));
     }
 }
 
