@@ -138,6 +138,7 @@ mod tests {
                 detached_per_dispatch: None,
                 rayon_per_install: None,
             },
+            frames: Vec::new(),
         };
         let report = Report::new(Machine::this(2), "short", Plan::short(), &measurements);
         let path =

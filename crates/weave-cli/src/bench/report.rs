@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::contenders::{Allocations, Contender, Workload};
 use super::error::BenchError;
+use super::frames::{FrameReport, Pattern};
 use super::runner::{Measurements, Plan, WorkloadSamples};
 use crate::stats::{median, median_ratio, quantile};
 use crate::workloads::kernels::static_split_bound;
@@ -96,6 +97,10 @@ const RATIO_TARGETS: [(Workload, Contender, Contender, Comparison, f64); 6] = [
 ];
 /// Target: median time `dispatch` of a 1M-item job holds the master, in µs.
 const BLOCKED_TARGET_US: f64 = 2.0;
+/// Target of issue 7: speed-up over serial of busy-then-dispatch frames.
+const FRAME_SPEEDUP_TARGET: f64 = 1.8;
+/// Target of issue 7: median time `dispatch` holds the master in a frame, µs.
+const FRAME_HELD_TARGET_US: f64 = 50.0;
 /// Target: allocations per tracked dispatch.
 const TRACKED_ALLOCS_TARGET: f64 = 2.0;
 /// Target: allocations per detached dispatch.
@@ -251,6 +256,8 @@ pub struct Report {
     pub master_blocked: BlockedReport,
     /// Allocations per dispatch.
     pub allocations: Allocations,
+    /// The frame pattern (issue 7), per pattern.
+    pub frames: Vec<FrameReport>,
     /// The targets.
     pub checks: Vec<Check>,
     /// The best `uneven static/weavekit` any scheduler can reach here
@@ -284,11 +291,17 @@ impl Report {
             awake_median_ns: median(&measurements.blocked_awake_ns),
             awake_samples_ns: measurements.blocked_awake_ns.clone(),
         };
-        let checks = checks(
+        let frames: Vec<_> = measurements
+            .frames
+            .iter()
+            .map(|(pattern, samples)| FrameReport::new(*pattern, plan.sizes.sweep, samples))
+            .collect();
+        let mut checks = checks(
             &measurements.workloads,
             &master_blocked,
             &measurements.allocations,
         );
+        checks.extend(frame_checks(&frames, &measurements.frames));
         let uneven_static_bound = static_split_bound(plan.sizes.uneven, machine.actors);
         Report {
             schema: SCHEMA,
@@ -298,6 +311,7 @@ impl Report {
             workloads,
             master_blocked,
             allocations: measurements.allocations,
+            frames,
             checks,
             uneven_static_bound,
             warnings: Vec::new(),
@@ -349,6 +363,7 @@ impl Report {
             let _ = writeln!(out, "load average before the run: {load}");
         }
         out += &workload_table(&self.workloads);
+        out += &frame_table(&self.frames);
         for warning in &self.warnings {
             let _ = writeln!(out, "warning: {warning}");
         }
@@ -474,6 +489,83 @@ fn checks(
         Comparison::AtMost,
         DETACHED_ALLOCS_TARGET,
     ));
+    out
+}
+
+/// The targets of issue 7: busy-then-dispatch speed-ups, the time
+/// `dispatch` held the master over all those frames, and overlap against
+/// rayon.
+fn frame_checks(
+    frames: &[FrameReport],
+    samples: &[(Pattern, super::frames::FrameSamples)],
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut held = Vec::new();
+    for (report, (pattern, samples)) in frames.iter().zip(samples) {
+        let weavekit = report.speedup_of(Contender::Weavekit);
+        match pattern {
+            Pattern::BusyThenDispatch(_) => {
+                held.extend_from_slice(&samples.held);
+                out.push(Check::new(
+                    format!("{} serial/weavekit", report.name),
+                    weavekit,
+                    "x",
+                    Comparison::AtLeast,
+                    FRAME_SPEEDUP_TARGET,
+                ));
+            }
+            Pattern::Overlap(_) => {
+                let rayon = report.speedup_of(Contender::Rayon);
+                let value = weavekit.zip(rayon).map(|(w, r)| w / r);
+                out.push(Check::new(
+                    format!("{} speed-up weavekit/rayon", report.name),
+                    value,
+                    "x",
+                    Comparison::AtLeast,
+                    1.0,
+                ));
+            }
+        }
+    }
+    if !frames.is_empty() {
+        out.push(Check::new(
+            "frames: dispatch held the master (median)".into(),
+            median(&held).map(|ns| ns / 1e3),
+            "us",
+            Comparison::AtMost,
+            FRAME_HELD_TARGET_US,
+        ));
+    }
+    out
+}
+
+/// The frame pattern's table: median times and speed-ups over serial.
+fn frame_table(frames: &[FrameReport]) -> String {
+    if frames.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "
+{:<14}{:>8}{:>12}{:>12}{:>12}{:>10}{:>10}{:>14}
+",
+        "frame", "frames", "serial", "rayon", "weavekit", "rayon", "weavekit", "dispatch held"
+    );
+    let _ = writeln!(
+        out,
+        "{:<14}{:>8}{:>36}{:>20}{:>14}",
+        "", "", "(median per frame)", "(x serial)", "(median)"
+    );
+    for f in frames {
+        let _ = write!(out, "{:<14}{:>8}", f.name, f.frames);
+        for c in super::frames::CONTENDERS {
+            let _ = write!(out, "{:>12}", fmt_ns(f.median_of(c)));
+        }
+        for c in [Contender::Rayon, Contender::Weavekit] {
+            let v = f.speedup_of(c);
+            let _ = write!(out, "{:>10}", v.map_or("-".into(), |v| format!("{v:.2}x")));
+        }
+        let _ = writeln!(out, "{:>14}", fmt_ns(f.held_median_ns));
+    }
     out
 }
 
@@ -629,6 +721,17 @@ mod tests {
                 detached_per_dispatch: Some(1.5),
                 rayon_per_install: Some(3.0),
             },
+            frames: vec![(
+                Pattern::BusyThenDispatch(4),
+                super::super::frames::FrameSamples {
+                    times: [
+                        vec![20.0, 20.0, 30.0],
+                        vec![20.0, 11.0, 15.0],
+                        vec![10.0, 10.0, 20.0],
+                    ],
+                    held: vec![30e3, 40e3, 90e3],
+                },
+            )],
         }
     }
 
@@ -654,6 +757,21 @@ mod tests {
         assert_eq!(wk_rayon.value, Some(1.0));
         assert_eq!(check(&r, "sweep serial/weavekit").value, Some(2.0));
         assert_eq!(check(&r, "uneven static/weavekit").value, Some(1.5));
+    }
+
+    #[test]
+    fn frame_checks_are_speedups_over_serial() {
+        let r = report();
+        // Per frame: 2.0, 2.0, 1.5.
+        let speedup = check(&r, "busy_4ms serial/weavekit");
+        assert_eq!((speedup.value, speedup.met), (Some(2.0), Some(true)));
+        let held = check(&r, "frames: dispatch held the master (median)");
+        assert_eq!((held.value, held.met), (Some(40.0), Some(true)));
+        assert_eq!(
+            r.frames[0].speedup_of(Contender::Rayon),
+            Some(1.8181818181818181)
+        );
+        assert!(r.table().contains("busy_4ms"));
     }
 
     #[test]

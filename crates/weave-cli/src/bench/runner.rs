@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::contenders::{Allocations, Contender, Contenders, Workload};
 use super::error::BenchError;
+use super::frames::{FrameSamples, Frames, Pattern};
 use crate::workloads::Sizes;
 
 /// How much to measure.
@@ -28,6 +29,8 @@ pub struct Plan {
     pub blocked_per_round: usize,
     /// Dispatches counted for the allocation figures.
     pub alloc_dispatches: usize,
+    /// Consecutive frames per contender per round of the frame pattern.
+    pub frames_per_round: usize,
     /// What to measure (`--only`).
     pub stages: Stages,
 }
@@ -41,6 +44,8 @@ pub struct Stages {
     pub master_blocked: bool,
     /// Allocations per dispatch.
     pub allocations: bool,
+    /// The frame pattern ([`super::frames`]).
+    pub frames: bool,
 }
 
 impl Stages {
@@ -49,16 +54,18 @@ impl Stages {
         workloads: [true; 4],
         master_blocked: true,
         allocations: true,
+        frames: true,
     };
 
     /// Stage names accepted by [`Stages::parse`].
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "sweep",
         "fine",
         "uneven",
         "round_trip",
         "master_blocked",
         "allocations",
+        "frames",
     ];
 
     /// Parses a comma-separated list of [`Stages::NAMES`].
@@ -67,11 +74,13 @@ impl Stages {
             workloads: [false; 4],
             master_blocked: false,
             allocations: false,
+            frames: false,
         };
         for name in list.split(',').map(str::trim) {
             match name {
                 "master_blocked" => stages.master_blocked = true,
                 "allocations" => stages.allocations = true,
+                "frames" => stages.frames = true,
                 _ => {
                     let i = Workload::ALL.iter().position(|w| w.name() == name);
                     let known = Stages::NAMES.join(", ");
@@ -100,6 +109,7 @@ impl Plan {
             round_trip_reps: 300,
             blocked_per_round: 5,
             alloc_dispatches: 1_000,
+            frames_per_round: 3,
             stages: Stages::ALL,
         }
     }
@@ -114,6 +124,7 @@ impl Plan {
             round_trip_reps: 5,
             blocked_per_round: 2,
             alloc_dispatches: 50,
+            frames_per_round: 1,
             stages: Stages::ALL,
         }
     }
@@ -127,6 +138,7 @@ impl Plan {
             round_trip_reps: 2_000,
             blocked_per_round: 10,
             alloc_dispatches: 10_000,
+            frames_per_round: 5,
             stages: Stages::ALL,
         }
     }
@@ -178,6 +190,8 @@ pub struct Measurements {
     pub blocked_awake_ns: Vec<f64>,
     /// Allocations per dispatch.
     pub allocations: Allocations,
+    /// The frame pattern, per [`Pattern`] measured.
+    pub frames: Vec<(Pattern, FrameSamples)>,
 }
 
 /// What the runner is doing, for a progress line.
@@ -247,7 +261,45 @@ pub fn run(
         blocked_ns,
         blocked_awake_ns,
         allocations,
+        frames: Vec::new(),
     })
+}
+
+/// Runs the frame pattern of `plan` (if selected) with a rayon pool and a
+/// dispatcher of `actors` of its own, calling `progress` before each round.
+/// Rounds as in [`run`]: warm-up rounds first, contenders rotating.
+pub fn run_frames(
+    actors: usize,
+    plan: &Plan,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<(Pattern, FrameSamples)>, BenchError> {
+    if !plan.stages.frames {
+        return Ok(Vec::new());
+    }
+    let mut frames = Frames::new(actors, plan.sizes.sweep)?;
+    let mut out: Vec<_> = Pattern::ALL
+        .into_iter()
+        .map(|p| (p, FrameSamples::default()))
+        .collect();
+    let rounds = plan.warmup_rounds + plan.rounds;
+    for round in 0..rounds {
+        progress(Progress {
+            round: round + 1,
+            rounds,
+            stage: "frames",
+            first_in_round: true,
+        });
+        for (pattern, samples) in &mut out {
+            let mut scratch = FrameSamples::default();
+            let target = if round >= plan.warmup_rounds {
+                samples
+            } else {
+                &mut scratch
+            };
+            frames.round(*pattern, round, plan.frames_per_round, target)?;
+        }
+    }
+    Ok(out)
 }
 
 /// `count` master-blocked samples, in ns, each after [`SETTLE`]: unless
