@@ -61,6 +61,7 @@ mod dispatcher;
 mod error;
 mod job;
 mod kernel;
+mod placement;
 mod pool;
 mod registry;
 mod sleep;

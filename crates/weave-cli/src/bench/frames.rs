@@ -220,6 +220,31 @@ impl Frames {
     }
 }
 
+/// CPU time this process uses while it sleeps for `idle` with nothing
+/// dispatched (its dispatchers' actors and rayon's threads all idle), in
+/// ns; `None` where per-thread CPU times cannot be read (not Linux).
+pub fn idle_cpu_ns(idle: Duration) -> Option<f64> {
+    let before = process_cpu_ns()?;
+    std::thread::sleep(idle);
+    let after = process_cpu_ns()?;
+    Some(after.saturating_sub(before) as f64)
+}
+
+/// The CPU time of every thread of this process, summed from
+/// `/proc/self/task/*/schedstat` (first field: ns on the CPU).
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread may end between the listing and the read: skip it.
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 /// The master's own work for `time`: hashing, as game logic would compute.
 pub fn master_work(time: Duration) {
     if time.is_zero() {
@@ -320,6 +345,17 @@ mod tests {
             .frame(Pattern::Overlap(3), Contender::Weavekit)
             .unwrap();
         assert!(time >= Duration::from_millis(3), "{time:?}");
+    }
+
+    #[test]
+    fn idle_cpu_counts_this_process_work_only_while_idle() {
+        // Not a speed check: the figure exists on Linux and is a sane
+        // fraction of the wall time (two idle pools cannot use 4 cores).
+        let _frames = Frames::new(2, 10).unwrap();
+        if let Some(ns) = idle_cpu_ns(Duration::from_millis(50)) {
+            assert!(ns < 4.0 * 50e6, "{ns}");
+        }
+        assert!(process_cpu_ns().is_some() || !cfg!(target_os = "linux"));
     }
 
     #[test]

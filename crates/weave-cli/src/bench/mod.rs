@@ -126,7 +126,8 @@ pub fn bench(args: &BenchArgs) -> Result<Report, BenchError> {
     let mut contenders = contenders::Contenders::new(actors, plan.sizes)?;
     let mut measurements = runner::run(&mut contenders, &plan, &mut show_progress)?;
     drop(contenders);
-    measurements.frames = runner::run_frames(actors, &plan, &mut show_progress)?;
+    (measurements.frames, measurements.idle_cpu_ns) =
+        runner::run_frames(actors, &plan, &mut show_progress)?;
     if std::io::stderr().is_terminal() {
         eprintln!();
     }

@@ -101,6 +101,8 @@ const BLOCKED_TARGET_US: f64 = 2.0;
 const FRAME_SPEEDUP_TARGET: f64 = 1.8;
 /// Target of issue 7: median time `dispatch` holds the master in a frame, µs.
 const FRAME_HELD_TARGET_US: f64 = 50.0;
+/// Target: CPU the idle process uses, in ms per idle second (1% of a core).
+const IDLE_CPU_TARGET_MS_PER_S: f64 = 10.0;
 /// Target: allocations per tracked dispatch.
 const TRACKED_ALLOCS_TARGET: f64 = 2.0;
 /// Target: allocations per detached dispatch.
@@ -258,6 +260,9 @@ pub struct Report {
     pub allocations: Allocations,
     /// The frame pattern (issue 7), per pattern.
     pub frames: Vec<FrameReport>,
+    /// CPU time the whole process used per second of idleness (nothing
+    /// dispatched), ms.
+    pub idle_cpu_ms_per_s: Option<f64>,
     /// The targets.
     pub checks: Vec<Check>,
     /// The best `uneven static/weavekit` any scheduler can reach here
@@ -302,6 +307,18 @@ impl Report {
             &measurements.allocations,
         );
         checks.extend(frame_checks(&frames, &measurements.frames));
+        let idle_cpu_ms_per_s = measurements
+            .idle_cpu_ns
+            .map(|ns| ns / 1e6 / (plan.idle_ms as f64 / 1e3));
+        if plan.stages.frames {
+            checks.push(Check::new(
+                "idle CPU, ms per idle second".into(),
+                idle_cpu_ms_per_s,
+                "ms",
+                Comparison::AtMost,
+                IDLE_CPU_TARGET_MS_PER_S,
+            ));
+        }
         let uneven_static_bound = static_split_bound(plan.sizes.uneven, machine.actors);
         Report {
             schema: SCHEMA,
@@ -312,6 +329,7 @@ impl Report {
             master_blocked,
             allocations: measurements.allocations,
             frames,
+            idle_cpu_ms_per_s,
             checks,
             uneven_static_bound,
             warnings: Vec::new(),
@@ -631,11 +649,13 @@ fn check_line(check: &Check) -> String {
         (None, _) => "n/a".to_string(),
         (Some(v), "x") => format!("{}x", fmt_ratio(v, check.target)),
         (Some(v), "us") => format!("{v:.2} us"),
+        (Some(v), "ms") => format!("{v:.2} ms"),
         (Some(v), _) => format!("{v:.2}"),
     };
     let target = match check.unit {
         "x" => format!("{:.2}x", check.target),
         "us" => format!("{:.2} us", check.target),
+        "ms" => format!("{:.2} ms", check.target),
         _ => format!("{:.0}", check.target),
     };
     let verdict = match check.met {
@@ -732,6 +752,7 @@ mod tests {
                     held: vec![30e3, 40e3, 90e3],
                 },
             )],
+            idle_cpu_ns: Some(2e6),
         }
     }
 
@@ -772,6 +793,9 @@ mod tests {
             Some(1.8181818181818181)
         );
         assert!(r.table().contains("busy_4ms"));
+        let idle = check(&r, "idle CPU, ms per idle second");
+        // 2 ms over the short plan's idle second.
+        assert_eq!((idle.value, idle.met), (Some(2.0), Some(true)));
     }
 
     #[test]

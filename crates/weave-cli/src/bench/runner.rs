@@ -31,6 +31,8 @@ pub struct Plan {
     pub alloc_dispatches: usize,
     /// Consecutive frames per contender per round of the frame pattern.
     pub frames_per_round: usize,
+    /// Idle time over which the process's CPU use is measured, ms.
+    pub idle_ms: u64,
     /// What to measure (`--only`).
     pub stages: Stages,
 }
@@ -110,6 +112,7 @@ impl Plan {
             blocked_per_round: 5,
             alloc_dispatches: 1_000,
             frames_per_round: 3,
+            idle_ms: 1000,
             stages: Stages::ALL,
         }
     }
@@ -125,6 +128,7 @@ impl Plan {
             blocked_per_round: 2,
             alloc_dispatches: 50,
             frames_per_round: 1,
+            idle_ms: 100,
             stages: Stages::ALL,
         }
     }
@@ -139,6 +143,7 @@ impl Plan {
             blocked_per_round: 10,
             alloc_dispatches: 10_000,
             frames_per_round: 5,
+            idle_ms: 1000,
             stages: Stages::ALL,
         }
     }
@@ -192,6 +197,8 @@ pub struct Measurements {
     pub allocations: Allocations,
     /// The frame pattern, per [`Pattern`] measured.
     pub frames: Vec<(Pattern, FrameSamples)>,
+    /// CPU time the process used over [`Plan::idle_ms`] of idleness, ns.
+    pub idle_cpu_ns: Option<f64>,
 }
 
 /// What the runner is doing, for a progress line.
@@ -262,19 +269,24 @@ pub fn run(
         blocked_awake_ns,
         allocations,
         frames: Vec::new(),
+        idle_cpu_ns: None,
     })
 }
 
+/// The frame pattern's samples, and the idle CPU time measured after it.
+pub type FrameMeasurements = (Vec<(Pattern, FrameSamples)>, Option<f64>);
+
 /// Runs the frame pattern of `plan` (if selected) with a rayon pool and a
-/// dispatcher of `actors` of its own, calling `progress` before each round.
-/// Rounds as in [`run`]: warm-up rounds first, contenders rotating.
+/// dispatcher of `actors` of its own, calling `progress` before each round,
+/// then measures the CPU time of [`Plan::idle_ms`] of idleness. Rounds as
+/// in [`run`]: warm-up rounds first, contenders rotating.
 pub fn run_frames(
     actors: usize,
     plan: &Plan,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<(Pattern, FrameSamples)>, BenchError> {
+) -> Result<FrameMeasurements, BenchError> {
     if !plan.stages.frames {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let mut frames = Frames::new(actors, plan.sizes.sweep)?;
     let mut out: Vec<_> = Pattern::ALL
@@ -299,7 +311,9 @@ pub fn run_frames(
             frames.round(*pattern, round, plan.frames_per_round, target)?;
         }
     }
-    Ok(out)
+    let idle = super::frames::idle_cpu_ns(Duration::from_millis(plan.idle_ms));
+    drop(frames);
+    Ok((out, idle))
 }
 
 /// `count` master-blocked samples, in ns, each after [`SETTLE`]: unless
