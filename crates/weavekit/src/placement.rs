@@ -37,7 +37,6 @@
 
 /// How actors are placed on CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(any(not(test), loom), allow(dead_code))]
 pub(crate) enum Placement {
     /// One CPU per actor from the allowed set, when there are at least two
     /// actors and two CPUs; otherwise as [`Placement::Unpinned`].
@@ -60,9 +59,18 @@ pub(crate) struct Tuning {
 }
 
 impl Default for Tuning {
+    /// Spread placement and 64 spin rounds; the environment variable
+    /// `WEAVEKIT_PLACEMENT=unpinned`, read when a dispatcher starts, turns
+    /// placement off (to compare, or where pinning does not pay; see the
+    /// module docs).
     fn default() -> Tuning {
+        let unpinned = std::env::var_os("WEAVEKIT_PLACEMENT").is_some_and(|v| v == "unpinned");
         Tuning {
-            placement: Placement::Spread,
+            placement: if unpinned {
+                Placement::Unpinned
+            } else {
+                Placement::Spread
+            },
             spin_rounds: 64,
         }
     }
