@@ -144,6 +144,12 @@ impl Progress {
         self.pending.load(Ordering::Acquire) == 0
     }
 
+    /// Whether some range is left to claim (a hint: it may change at once).
+    pub(crate) fn has_unclaimed(&self) -> bool {
+        // ORDERING: a hint for waking another actor; see `claim`.
+        self.cursor.load(Ordering::Relaxed) < self.total
+    }
+
     /// Records the panic of `batch` and cancels every range not yet
     /// claimed. Returns how many items were skipped by this call.
     fn fail(&self, batch: Range<usize>, panic: ItemPanic) -> usize {

@@ -423,6 +423,10 @@ fn claim_next(hub: &Hub, actor: usize, current: &mut Option<Arc<dyn Job>>) -> Op
         hub.release(job);
     }
     let (job, range) = hub.find_work()?;
+    if job.progress().has_unclaimed() {
+        // Pass the wake-up on to actors held at dispatch (sleep.rs).
+        hub.sleep.release_held();
+    }
     hub.status.switch(actor, job.name());
     *current = Some(job);
     Some(range)

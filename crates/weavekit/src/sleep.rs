@@ -13,7 +13,11 @@
 //! each other: each link would add a wake-up latency), except those pinned
 //! ([`crate::placement`]) to the CPU the master is running on. Those are
 //! *held*: woken when the master next polls or blocks in `wait` /
-//! `wait_timeout` ([`Sleep::release_held`]), which frees that CPU for them.
+//! `wait_timeout` ([`Sleep::release_held`]), which frees that CPU for them,
+//! or by a woken actor that claims a range and sees items left (the old
+//! chained wake-up, kept for held actors only: it comes one wake-up latency
+//! after the dispatch, when a master that waits is already waiting, and it
+//! keeps a handler that waits for another item of its job from stalling).
 //! Woken at dispatch, such an actor would preempt the master on its own
 //! core (measured: `dispatch` held 2-5 ms in half the frames); never woken,
 //! the job would run on one core fewer. An actor is held only when the same
@@ -214,20 +218,33 @@ impl Sleep {
             return;
         }
         let near = near.unwrap_or(UNPINNED);
-        let (mut woke, mut held) = (false, false);
+        // First mark the sleepers to hold, so that an actor woken below
+        // that passes the wake-up on ([`Sleep::release_held`]) sees them.
+        let mut held = false;
+        if near != UNPINNED {
+            for slot in self.slots.iter() {
+                // ORDERING: Relaxed, see `set_cpu`.
+                if slot.cpu.load(std::sync::atomic::Ordering::Relaxed) == near {
+                    let mut state = lock(&slot.state);
+                    if state.asleep {
+                        state.held = true;
+                        held = true;
+                    }
+                }
+            }
+        }
+        if held {
+            // ORDERING: Relaxed: the slot locks taken below and by the
+            // woken actor order it before that actor's `release_held`.
+            self.any_held
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut woke = false;
         for slot in self.slots.iter() {
-            // ORDERING: Relaxed, see `set_cpu`.
-            let pinned_near =
-                near != UNPINNED && slot.cpu.load(std::sync::atomic::Ordering::Relaxed) == near;
             let mut state = lock(&slot.state);
-            if !state.asleep {
-                // Awake, but perhaps blocked inside a handler: not counted.
-            } else if pinned_near {
-                state.held = true;
-                held = true;
-            } else {
+            // Awake (perhaps blocked inside a handler): not counted.
+            if state.asleep && !state.held {
                 state.asleep = false;
-                state.held = false;
                 drop(state);
                 // After unlocking, so the woken thread does not block on
                 // the lock; the flag is what it waits on (module docs).
@@ -235,20 +252,16 @@ impl Sleep {
                 woke = true;
             }
         }
-        if held {
-            if woke {
-                // ORDERING: Relaxed: a hint; progress never depends on it.
-                self.any_held
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            } else {
-                // No other actor would run the work: wake the held ones now.
-                self.wake_held();
-            }
+        if held && !woke {
+            // No other actor would run the work: wake the held ones now.
+            self.wake_held();
         }
     }
 
-    /// Master, about to block: wakes the actors held by earlier
-    /// publications, so they get the CPU the master is leaving.
+    /// Wakes the actors held by earlier publications: called by the master
+    /// as it polls or blocks (it leaves its CPU to them), and by an actor
+    /// that claimed work with items left (passing the wake-up on, so a
+    /// handler that waits for another item cannot stall on a held actor).
     pub(crate) fn release_held(&self) {
         // ORDERING: Relaxed: a hint (see `notify_near`).
         if self
