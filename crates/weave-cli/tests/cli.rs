@@ -37,12 +37,18 @@ fn smoke_run_writes_table_json_svg_and_trace() {
     assert_eq!(report["machine"]["actors"], 2);
     assert_eq!(report["workloads"].as_array().unwrap().len(), 4);
     assert_eq!(
+        report["frames"].as_array().unwrap().len(),
+        3,
+        "frame-pattern rows"
+    );
+    assert_eq!(
         report["allocations"]["counted"], true,
         "the binary counts allocations"
     );
 
     let chart = std::fs::read_to_string(&svg).unwrap();
-    assert!(chart.contains("<svg") && chart.contains("weavekit/rayon"));
+    assert!(chart.contains("<svg") && chart.contains("sweep: weavekit"));
+    assert!(chart.contains("frame busy_17ms: weavekit") && chart.contains("core-count limit"));
 
     let events: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();

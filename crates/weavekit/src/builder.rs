@@ -30,6 +30,8 @@ pub(crate) struct PoolConfig {
     /// Keep the default panic hook quiet for panics the library catches on
     /// the actors.
     pub(crate) quiet_panics: bool,
+    /// Actor placement and spinning (issue 7); no public knob yet.
+    pub(crate) tuning: crate::placement::Tuning,
     /// Test seam: fail the spawn of this actor as the OS would.
     #[cfg(test)]
     pub(crate) fail_spawn_at: Option<usize>,
@@ -259,6 +261,7 @@ impl DispatcherBuilder {
                 .thread_name
                 .unwrap_or_else(|| Arc::new(|index| format!("weave-actor-{index}"))),
             quiet_panics: self.quiet_panics,
+            tuning: crate::placement::Tuning::default(),
             #[cfg(test)]
             fail_spawn_at: None,
         })

@@ -65,6 +65,7 @@ mod id;
 mod job;
 mod kernel;
 mod key;
+mod placement;
 mod pool;
 mod registry;
 mod remote;

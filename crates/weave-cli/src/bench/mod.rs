@@ -11,6 +11,7 @@
 pub mod chart;
 pub mod contenders;
 pub mod error;
+pub mod frames;
 pub mod profile;
 pub mod report;
 pub mod runner;
@@ -41,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub rounds: Option<usize>,
     /// Measure only these, comma-separated: sweep, fine, uneven,
-    /// round_trip, master_blocked, allocations [default: all].
+    /// round_trip, master_blocked, allocations, frames [default: all].
     #[arg(long, value_name = "LIST", value_parser = Stages::parse)]
     pub only: Option<Stages>,
     /// Write the numbers as JSON to FILE.
@@ -123,8 +124,10 @@ pub fn bench(args: &BenchArgs) -> Result<Report, BenchError> {
         args.mode()
     );
     let mut contenders = contenders::Contenders::new(actors, plan.sizes)?;
-    let measurements = runner::run(&mut contenders, &plan, &mut show_progress)?;
+    let mut measurements = runner::run(&mut contenders, &plan, &mut show_progress)?;
     drop(contenders);
+    (measurements.frames, measurements.idle_cpu_ns) =
+        runner::run_frames(actors, &plan, &mut show_progress)?;
     if std::io::stderr().is_terminal() {
         eprintln!();
     }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::contenders::{Allocations, Contender, Workload};
 use super::error::BenchError;
+use super::frames::{FrameReport, Pattern};
 use super::runner::{Measurements, Plan, WorkloadSamples};
 use crate::stats::{median, median_ratio, quantile};
 use crate::workloads::kernels::static_split_bound;
@@ -96,6 +97,12 @@ const RATIO_TARGETS: [(Workload, Contender, Contender, Comparison, f64); 6] = [
 ];
 /// Target: median time `dispatch` of a 1M-item job holds the master, in µs.
 const BLOCKED_TARGET_US: f64 = 2.0;
+/// Target of issue 7: speed-up over serial of busy-then-dispatch frames.
+const FRAME_SPEEDUP_TARGET: f64 = 1.8;
+/// Target of issue 7: median time `dispatch` holds the master in a frame, µs.
+const FRAME_HELD_TARGET_US: f64 = 50.0;
+/// Target: CPU the idle process uses, in ms per idle second (1% of a core).
+const IDLE_CPU_TARGET_MS_PER_S: f64 = 10.0;
 /// Target: allocations per tracked dispatch.
 const TRACKED_ALLOCS_TARGET: f64 = 2.0;
 /// Target: allocations per detached dispatch.
@@ -251,6 +258,11 @@ pub struct Report {
     pub master_blocked: BlockedReport,
     /// Allocations per dispatch.
     pub allocations: Allocations,
+    /// The frame pattern (issue 7), per pattern.
+    pub frames: Vec<FrameReport>,
+    /// CPU time the whole process used per second of idleness (nothing
+    /// dispatched), ms.
+    pub idle_cpu_ms_per_s: Option<f64>,
     /// The targets.
     pub checks: Vec<Check>,
     /// The best `uneven static/weavekit` any scheduler can reach here
@@ -284,11 +296,29 @@ impl Report {
             awake_median_ns: median(&measurements.blocked_awake_ns),
             awake_samples_ns: measurements.blocked_awake_ns.clone(),
         };
-        let checks = checks(
+        let frames: Vec<_> = measurements
+            .frames
+            .iter()
+            .map(|(pattern, samples)| FrameReport::new(*pattern, plan.sizes.sweep, samples))
+            .collect();
+        let mut checks = checks(
             &measurements.workloads,
             &master_blocked,
             &measurements.allocations,
         );
+        checks.extend(frame_checks(&frames, &measurements.frames));
+        let idle_cpu_ms_per_s = measurements
+            .idle_cpu_ns
+            .map(|ns| ns / 1e6 / (plan.idle_ms as f64 / 1e3));
+        if plan.stages.frames {
+            checks.push(Check::new(
+                "idle CPU, ms per idle second".into(),
+                idle_cpu_ms_per_s,
+                "ms",
+                Comparison::AtMost,
+                IDLE_CPU_TARGET_MS_PER_S,
+            ));
+        }
         let uneven_static_bound = static_split_bound(plan.sizes.uneven, machine.actors);
         Report {
             schema: SCHEMA,
@@ -298,6 +328,8 @@ impl Report {
             workloads,
             master_blocked,
             allocations: measurements.allocations,
+            frames,
+            idle_cpu_ms_per_s,
             checks,
             uneven_static_bound,
             warnings: Vec::new(),
@@ -349,6 +381,7 @@ impl Report {
             let _ = writeln!(out, "load average before the run: {load}");
         }
         out += &workload_table(&self.workloads);
+        out += &frame_table(&self.frames);
         for warning in &self.warnings {
             let _ = writeln!(out, "warning: {warning}");
         }
@@ -480,6 +513,83 @@ fn checks(
     out
 }
 
+/// The targets of issue 7: busy-then-dispatch speed-ups, the time
+/// `dispatch` held the master over all those frames, and overlap against
+/// rayon.
+fn frame_checks(
+    frames: &[FrameReport],
+    samples: &[(Pattern, super::frames::FrameSamples)],
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut held = Vec::new();
+    for (report, (pattern, samples)) in frames.iter().zip(samples) {
+        let weavekit = report.speedup_of(Contender::Weavekit);
+        match pattern {
+            Pattern::BusyThenDispatch(_) => {
+                held.extend_from_slice(&samples.held);
+                out.push(Check::new(
+                    format!("{} serial/weavekit", report.name),
+                    weavekit,
+                    "x",
+                    Comparison::AtLeast,
+                    FRAME_SPEEDUP_TARGET,
+                ));
+            }
+            Pattern::Overlap(_) => {
+                let rayon = report.speedup_of(Contender::Rayon);
+                let value = weavekit.zip(rayon).map(|(w, r)| w / r);
+                out.push(Check::new(
+                    format!("{} speed-up weavekit/rayon", report.name),
+                    value,
+                    "x",
+                    Comparison::AtLeast,
+                    1.0,
+                ));
+            }
+        }
+    }
+    if !frames.is_empty() {
+        out.push(Check::new(
+            "frames: dispatch held the master (median)".into(),
+            median(&held).map(|ns| ns / 1e3),
+            "us",
+            Comparison::AtMost,
+            FRAME_HELD_TARGET_US,
+        ));
+    }
+    out
+}
+
+/// The frame pattern's table: median times and speed-ups over serial.
+fn frame_table(frames: &[FrameReport]) -> String {
+    if frames.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "
+{:<14}{:>8}{:>12}{:>12}{:>12}{:>10}{:>10}{:>14}
+",
+        "frame", "frames", "serial", "rayon", "weavekit", "rayon", "weavekit", "dispatch held"
+    );
+    let _ = writeln!(
+        out,
+        "{:<14}{:>8}{:>36}{:>20}{:>14}",
+        "", "", "(median per frame)", "(x serial)", "(median)"
+    );
+    for f in frames {
+        let _ = write!(out, "{:<14}{:>8}", f.name, f.frames);
+        for c in super::frames::CONTENDERS {
+            let _ = write!(out, "{:>12}", fmt_ns(f.median_of(c)));
+        }
+        for c in [Contender::Rayon, Contender::Weavekit] {
+            let v = f.speedup_of(c);
+            let _ = write!(out, "{:>10}", v.map_or("-".into(), |v| format!("{v:.2}x")));
+        }
+        let _ = writeln!(out, "{:>14}", fmt_ns(f.held_median_ns));
+    }
+    out
+}
+
 /// The table of times and ratios, one row per workload.
 fn workload_table(workloads: &[WorkloadReport]) -> String {
     let contenders = [
@@ -542,11 +652,13 @@ fn check_line(check: &Check) -> String {
         (None, _) => "n/a".to_string(),
         (Some(v), "x") => format!("{}x", fmt_ratio(v, check.target)),
         (Some(v), "us") => format!("{v:.2} us"),
+        (Some(v), "ms") => format!("{v:.2} ms"),
         (Some(v), _) => format!("{v:.2}"),
     };
     let target = match check.unit {
         "x" => format!("{:.2}x", check.target),
         "us" => format!("{:.2} us", check.target),
+        "ms" => format!("{:.2} ms", check.target),
         _ => format!("{:.0}", check.target),
     };
     let verdict = match check.met {
@@ -634,6 +746,18 @@ mod tests {
                 reused_per_dispatch: Some(1.0),
                 future_per_dispatch: Some(2.0),
             },
+            frames: vec![(
+                Pattern::BusyThenDispatch(4),
+                super::super::frames::FrameSamples {
+                    times: [
+                        vec![20.0, 20.0, 30.0],
+                        vec![20.0, 11.0, 15.0],
+                        vec![10.0, 10.0, 20.0],
+                    ],
+                    held: vec![30e3, 40e3, 90e3],
+                },
+            )],
+            idle_cpu_ns: Some(2e6),
         }
     }
 
@@ -659,6 +783,24 @@ mod tests {
         assert_eq!(wk_rayon.value, Some(1.0));
         assert_eq!(check(&r, "sweep serial/weavekit").value, Some(2.0));
         assert_eq!(check(&r, "uneven static/weavekit").value, Some(1.5));
+    }
+
+    #[test]
+    fn frame_checks_are_speedups_over_serial() {
+        let r = report();
+        // Per frame: 2.0, 2.0, 1.5.
+        let speedup = check(&r, "busy_4ms serial/weavekit");
+        assert_eq!((speedup.value, speedup.met), (Some(2.0), Some(true)));
+        let held = check(&r, "frames: dispatch held the master (median)");
+        assert_eq!((held.value, held.met), (Some(40.0), Some(true)));
+        assert_eq!(
+            r.frames[0].speedup_of(Contender::Rayon),
+            Some(1.8181818181818181)
+        );
+        assert!(r.table().contains("busy_4ms"));
+        let idle = check(&r, "idle CPU, ms per idle second");
+        // 2 ms over the short plan's idle second.
+        assert_eq!((idle.value, idle.met), (Some(2.0), Some(true)));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::contenders::{Allocations, Contender, Contenders, Workload};
 use super::error::BenchError;
+use super::frames::{FrameSamples, Frames, Pattern};
 use crate::workloads::Sizes;
 
 /// How much to measure.
@@ -28,6 +29,10 @@ pub struct Plan {
     pub blocked_per_round: usize,
     /// Dispatches counted for the allocation figures.
     pub alloc_dispatches: usize,
+    /// Consecutive frames per contender per round of the frame pattern.
+    pub frames_per_round: usize,
+    /// Idle time over which the process's CPU use is measured, ms.
+    pub idle_ms: u64,
     /// What to measure (`--only`).
     pub stages: Stages,
 }
@@ -41,6 +46,8 @@ pub struct Stages {
     pub master_blocked: bool,
     /// Allocations per dispatch.
     pub allocations: bool,
+    /// The frame pattern ([`super::frames`]).
+    pub frames: bool,
 }
 
 impl Stages {
@@ -49,16 +56,18 @@ impl Stages {
         workloads: [true; 4],
         master_blocked: true,
         allocations: true,
+        frames: true,
     };
 
     /// Stage names accepted by [`Stages::parse`].
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "sweep",
         "fine",
         "uneven",
         "round_trip",
         "master_blocked",
         "allocations",
+        "frames",
     ];
 
     /// Parses a comma-separated list of [`Stages::NAMES`].
@@ -67,11 +76,13 @@ impl Stages {
             workloads: [false; 4],
             master_blocked: false,
             allocations: false,
+            frames: false,
         };
         for name in list.split(',').map(str::trim) {
             match name {
                 "master_blocked" => stages.master_blocked = true,
                 "allocations" => stages.allocations = true,
+                "frames" => stages.frames = true,
                 _ => {
                     let i = Workload::ALL.iter().position(|w| w.name() == name);
                     let known = Stages::NAMES.join(", ");
@@ -100,6 +111,8 @@ impl Plan {
             round_trip_reps: 300,
             blocked_per_round: 5,
             alloc_dispatches: 1_000,
+            frames_per_round: 3,
+            idle_ms: 1000,
             stages: Stages::ALL,
         }
     }
@@ -114,6 +127,8 @@ impl Plan {
             round_trip_reps: 5,
             blocked_per_round: 2,
             alloc_dispatches: 50,
+            frames_per_round: 1,
+            idle_ms: 100,
             stages: Stages::ALL,
         }
     }
@@ -127,6 +142,8 @@ impl Plan {
             round_trip_reps: 2_000,
             blocked_per_round: 10,
             alloc_dispatches: 10_000,
+            frames_per_round: 5,
+            idle_ms: 1000,
             stages: Stages::ALL,
         }
     }
@@ -178,6 +195,10 @@ pub struct Measurements {
     pub blocked_awake_ns: Vec<f64>,
     /// Allocations per dispatch.
     pub allocations: Allocations,
+    /// The frame pattern, per [`Pattern`] measured.
+    pub frames: Vec<(Pattern, FrameSamples)>,
+    /// CPU time the process used over [`Plan::idle_ms`] of idleness, ns.
+    pub idle_cpu_ns: Option<f64>,
 }
 
 /// What the runner is doing, for a progress line.
@@ -247,7 +268,52 @@ pub fn run(
         blocked_ns,
         blocked_awake_ns,
         allocations,
+        frames: Vec::new(),
+        idle_cpu_ns: None,
     })
+}
+
+/// The frame pattern's samples, and the idle CPU time measured after it.
+pub type FrameMeasurements = (Vec<(Pattern, FrameSamples)>, Option<f64>);
+
+/// Runs the frame pattern of `plan` (if selected) with a rayon pool and a
+/// dispatcher of `actors` of its own, calling `progress` before each round,
+/// then measures the CPU time of [`Plan::idle_ms`] of idleness. Rounds as
+/// in [`run`]: warm-up rounds first, contenders rotating.
+pub fn run_frames(
+    actors: usize,
+    plan: &Plan,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<FrameMeasurements, BenchError> {
+    if !plan.stages.frames {
+        return Ok((Vec::new(), None));
+    }
+    let mut frames = Frames::new(actors, plan.sizes.sweep)?;
+    let mut out: Vec<_> = Pattern::ALL
+        .into_iter()
+        .map(|p| (p, FrameSamples::default()))
+        .collect();
+    let rounds = plan.warmup_rounds + plan.rounds;
+    for round in 0..rounds {
+        progress(Progress {
+            round: round + 1,
+            rounds,
+            stage: "frames",
+            first_in_round: true,
+        });
+        for (pattern, samples) in &mut out {
+            let mut scratch = FrameSamples::default();
+            let target = if round >= plan.warmup_rounds {
+                samples
+            } else {
+                &mut scratch
+            };
+            frames.round(*pattern, round, plan.frames_per_round, target)?;
+        }
+    }
+    let idle = super::frames::idle_cpu_ns(Duration::from_millis(plan.idle_ms));
+    drop(frames);
+    Ok((out, idle))
 }
 
 /// `count` master-blocked samples, in ns, each after [`SETTLE`]: unless
