@@ -12,6 +12,7 @@ use std::num::NonZeroUsize;
 use crate::dispatcher::Dispatcher;
 use crate::error::Error;
 use crate::kernel::Kernel;
+use crate::placement::{Placement, Tuning, DEFAULT_SPIN_ROUNDS};
 use crate::pool::Worker;
 use crate::sync::Arc;
 
@@ -30,15 +31,16 @@ pub(crate) struct PoolConfig {
     /// Keep the default panic hook quiet for panics the library catches on
     /// the actors.
     pub(crate) quiet_panics: bool,
-    /// Actor placement and spinning (issue 7); no public knob yet.
-    pub(crate) tuning: crate::placement::Tuning,
+    /// Actor placement and idle spinning (issue 7).
+    pub(crate) tuning: Tuning,
     /// Test seam: fail the spawn of this actor as the OS would.
     #[cfg(test)]
     pub(crate) fail_spawn_at: Option<usize>,
 }
 
 /// Options for a [`Dispatcher`]: actor count, stack size, thread names,
-/// panic output. Made by [`Dispatcher::builder`].
+/// panic output, CPU placement, idle spinning. Made by
+/// [`Dispatcher::builder`].
 ///
 /// # Examples
 ///
@@ -71,15 +73,26 @@ pub struct DispatcherBuilder {
     stack_size: Option<usize>,
     thread_name: Option<ThreadName>,
     quiet_panics: bool,
+    placement: Placement,
+    idle_spin: u32,
 }
 
 impl DispatcherBuilder {
+    /// The most spin rounds [`idle_spin`](DispatcherBuilder::idle_spin)
+    /// keeps; larger values are clamped to it. At this many rounds an idle
+    /// actor yields its CPU 65,530 times before it sleeps: tens of
+    /// milliseconds of busy CPU on an idle machine, per actor and per idle
+    /// spell. More than that is no longer a spin before sleeping.
+    pub const MAX_IDLE_SPIN: u32 = 1 << 16;
+
     pub(crate) fn new() -> DispatcherBuilder {
         DispatcherBuilder {
             actor_count: None,
             stack_size: None,
             thread_name: None,
             quiet_panics: false,
+            placement: Placement::default(),
+            idle_spin: DEFAULT_SPIN_ROUNDS,
         }
     }
 
@@ -204,6 +217,99 @@ impl DispatcherBuilder {
         self
     }
 
+    /// Where the actors run: [`Placement::Pinned`] (the default: one actor
+    /// per CPU of the process's allowed set, round-robin when there are more
+    /// actors than CPUs) or [`Placement::Unpinned`] (the OS scheduler
+    /// decides). Pinning pays on machines where every core is given to the
+    /// actors, when the master dispatches right after working: Linux then
+    /// tends to wake actors on the master's core. With idle cores to spare,
+    /// or beside other busy processes, `Unpinned` may do as well or better.
+    ///
+    /// The environment variable `WEAVEKIT_PLACEMENT` overrides this setting
+    /// when [`build`](DispatcherBuilder::build) runs: `unpinned` or `pinned`
+    /// (exactly) forces that placement; any other value is ignored.
+    /// Pinning never makes `build` fail: where it is not possible (one
+    /// actor, one allowed CPU, not Linux, a refused call) actors run
+    /// unpinned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel, Placement};
+    ///
+    /// let mut dispatcher = Dispatcher::builder()
+    ///     .actor_count(2)
+    ///     .placement(Placement::Unpinned)
+    ///     .build(|kernel: &mut Kernel| {
+    ///         kernel.on("double", |id: usize, _: &()| id * 2);
+    ///     })?;
+    /// dispatcher.dispatch(
+    ///     "double",
+    ///     4,
+    ///     |buf: Result<Vec<usize>, Error>| assert_eq!(buf.unwrap(), [0, 2, 4, 6]),
+    ///     None,
+    ///     (),
+    /// )?;
+    /// dispatcher.wait();
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn placement(mut self, placement: Placement) -> DispatcherBuilder {
+        self.placement = placement;
+        self
+    }
+
+    /// How long an actor that runs out of work spins before it sleeps, in
+    /// rounds of a growing back-off. Default: 64.
+    ///
+    /// Rounds 0 to 5 issue 1, 2, 4, ..., 32 CPU pause hints (63 in all, a
+    /// few microseconds at most); every later round is one
+    /// [`std::thread::yield_now`]. Between rounds the actor looks for new
+    /// work, so a job dispatched while it spins starts without a wake-up.
+    /// The time a round takes is not fixed, which is why this is a count
+    /// and not a `Duration`: a yield returns at once on an otherwise idle
+    /// core and may take a whole scheduler time slice when other threads
+    /// want it. At the default, an idle actor spins for tens of
+    /// microseconds on an idle machine.
+    ///
+    /// `0` sleeps at once (the least CPU burnt while idle; every job then
+    /// starts with a wake-up, a few to tens of microseconds). Larger values
+    /// catch jobs chained further apart without a wake-up, and burn more CPU
+    /// between frames. Values above [`DispatcherBuilder::MAX_IDLE_SPIN`]
+    /// are clamped to it. The master's own spin, while it waits for
+    /// results, is brief and fixed; this setting does not change it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weavekit::{Dispatcher, Error, Kernel};
+    ///
+    /// // Actors that sleep as soon as they are idle, for a host whose
+    /// // frames are far apart.
+    /// let mut dispatcher = Dispatcher::builder()
+    ///     .actor_count(2)
+    ///     .idle_spin(0)
+    ///     .build(|kernel: &mut Kernel| {
+    ///         kernel.on("square", |id: usize, _: &()| id * id);
+    ///     })?;
+    /// dispatcher.dispatch(
+    ///     "square",
+    ///     3,
+    ///     |buf: Result<Vec<usize>, Error>| assert_eq!(buf.unwrap(), [0, 1, 4]),
+    ///     None,
+    ///     (),
+    /// )?;
+    /// dispatcher.wait();
+    ///
+    /// // Absurd values are clamped, never refused.
+    /// let spinning = Dispatcher::builder().actor_count(1).idle_spin(u32::MAX);
+    /// assert!(spinning.build(|_: &mut Kernel| {}).is_ok());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn idle_spin(mut self, rounds: u32) -> DispatcherBuilder {
+        self.idle_spin = rounds.min(DispatcherBuilder::MAX_IDLE_SPIN);
+        self
+    }
+
     /// Starts the actors, each running `worker` once on its own thread with
     /// its own [`Kernel`], and returns when every one is ready.
     ///
@@ -261,7 +367,10 @@ impl DispatcherBuilder {
                 .thread_name
                 .unwrap_or_else(|| Arc::new(|index| format!("weave-actor-{index}"))),
             quiet_panics: self.quiet_panics,
-            tuning: crate::placement::Tuning::default(),
+            tuning: Tuning {
+                placement: Placement::with_env_override(self.placement),
+                spin_rounds: self.idle_spin,
+            },
             #[cfg(test)]
             fail_spawn_at: None,
         })
@@ -282,6 +391,8 @@ impl fmt::Debug for DispatcherBuilder {
             .field("stack_size", &self.stack_size)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("quiet_panics", &self.quiet_panics)
+            .field("placement", &self.placement)
+            .field("idle_spin", &self.idle_spin)
             .finish()
     }
 }
@@ -298,6 +409,32 @@ mod tests {
         assert_eq!(config.stack_size, None);
         assert_eq!((config.thread_name)(7), "weave-actor-7");
         assert!(!config.quiet_panics);
+        assert_eq!(config.tuning.spin_rounds, 64);
+        // The default placement, unless the environment overrides it.
+        assert_eq!(
+            config.tuning.placement,
+            Placement::with_env_override(Placement::Pinned)
+        );
+    }
+
+    #[test]
+    fn idle_spin_is_kept_up_to_the_cap_and_clamped_above() {
+        for (asked, kept) in [
+            (0, 0),
+            (1, 1),
+            (
+                DispatcherBuilder::MAX_IDLE_SPIN,
+                DispatcherBuilder::MAX_IDLE_SPIN,
+            ),
+            (
+                DispatcherBuilder::MAX_IDLE_SPIN + 1,
+                DispatcherBuilder::MAX_IDLE_SPIN,
+            ),
+            (u32::MAX, DispatcherBuilder::MAX_IDLE_SPIN),
+        ] {
+            let config = DispatcherBuilder::new().idle_spin(asked).config().unwrap();
+            assert_eq!(config.tuning.spin_rounds, kept, "asked {asked}");
+        }
     }
 
     #[test]
@@ -324,11 +461,18 @@ mod tests {
             .stack_size(1 << 22)
             .thread_name(|i| format!("t{i}"))
             .quiet_panics(true)
+            .placement(Placement::Unpinned)
+            .idle_spin(5)
             .config()
             .unwrap();
         assert_eq!(config.actor_count, 3);
         assert_eq!(config.stack_size, Some(1 << 22));
         assert_eq!((config.thread_name)(2), "t2");
         assert!(config.quiet_panics);
+        assert_eq!(config.tuning.spin_rounds, 5);
+        assert_eq!(
+            config.tuning.placement,
+            Placement::with_env_override(Placement::Unpinned)
+        );
     }
 }

@@ -84,5 +84,6 @@ pub use future::JobFuture;
 pub use id::{JobId, Progress};
 pub use kernel::Kernel;
 pub use key::{DispatchKey, Job, JobKey};
+pub use placement::Placement;
 pub use remote::{Remote, RemoteSpec};
 pub use spec::JobSpec;

@@ -29,25 +29,80 @@
 //!   fails: pinning is an optimisation and never an error. An actor whose
 //!   `sched_setaffinity` fails runs unpinned and is woken like any other.
 //! - The master is never pinned: it is the caller's thread.
+//! - [`Placement::Unpinned`], chosen with the builder's `placement` or the
+//!   environment variable `WEAVEKIT_PLACEMENT=unpinned` (which wins over
+//!   the builder), pins nothing.
 //!
 //! Pinning matters on machines where the scheduler's wake-up placement is
 //! the bottleneck: few cores, all of them given to the actors. On a machine
 //! with idle cores to spare the scheduler already finds one, and pinning
 //! only keeps actors from moving away from a core another process is using.
 
-/// How actors are placed on CPUs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Placement {
-    /// One CPU per actor from the allowed set, when there are at least two
-    /// actors and two CPUs; otherwise as [`Placement::Unpinned`].
+/// Where a dispatcher's actors run, set with
+/// [`DispatcherBuilder::placement`](crate::DispatcherBuilder::placement).
+///
+/// The environment variable `WEAVEKIT_PLACEMENT`, read when a dispatcher is
+/// built, overrides this choice: `unpinned` or `pinned` (exactly, in lower
+/// case) picks that variant whatever the builder said, so a placement can
+/// be compared without rebuilding the program. Any other value, or none,
+/// leaves the builder's choice.
+///
+/// # Examples
+///
+/// ```
+/// use weavekit::{Dispatcher, Kernel, Placement};
+///
+/// assert_eq!(Placement::default(), Placement::Pinned);
+/// let dispatcher = Dispatcher::builder()
+///     .actor_count(2)
+///     .placement(Placement::Unpinned)
+///     .build(|_: &mut Kernel| {})?;
+/// assert_eq!(dispatcher.actor_count(), 2);
+/// # Ok::<(), weavekit::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Placement {
+    /// The default: each actor pins itself to one CPU of the set this
+    /// process may use (`sched_getaffinity`, so `taskset`, cpusets and
+    /// containers are respected); actor `i` takes the set's `i % len`-th
+    /// CPU. Acts as [`Placement::Unpinned`] with fewer than two actors or
+    /// two allowed CPUs, on targets other than Linux, and for an actor whose
+    /// pinning call fails: pinning is never an error.
     #[default]
-    Spread,
-    /// Leave placement to the OS scheduler.
+    Pinned,
+    /// Leave placement to the operating system's scheduler: every actor
+    /// keeps the CPU set it inherited from the thread that built the
+    /// dispatcher.
     Unpinned,
 }
 
-/// The pool's performance settings (the builder's knobs, once there is a
-/// builder to carry them).
+impl Placement {
+    /// The variant named by a `WEAVEKIT_PLACEMENT` value, if it names one.
+    fn from_env(value: &std::ffi::OsStr) -> Option<Placement> {
+        if value == "pinned" {
+            Some(Placement::Pinned)
+        } else if value == "unpinned" {
+            Some(Placement::Unpinned)
+        } else {
+            None
+        }
+    }
+
+    /// `chosen`, unless `WEAVEKIT_PLACEMENT` names a placement.
+    pub(crate) fn with_env_override(chosen: Placement) -> Placement {
+        std::env::var_os("WEAVEKIT_PLACEMENT")
+            .as_deref()
+            .and_then(Placement::from_env)
+            .unwrap_or(chosen)
+    }
+}
+
+/// The default of [`DispatcherBuilder::idle_spin`](crate::DispatcherBuilder::idle_spin).
+pub(crate) const DEFAULT_SPIN_ROUNDS: u32 = 64;
+
+/// The pool's performance settings: the builder's `placement` and
+/// `idle_spin`, after the environment override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Tuning {
     /// Where actors run.
@@ -58,29 +113,11 @@ pub(crate) struct Tuning {
     pub(crate) spin_rounds: u32,
 }
 
-impl Default for Tuning {
-    /// Spread placement and 64 spin rounds; the environment variable
-    /// `WEAVEKIT_PLACEMENT=unpinned`, read when a dispatcher starts, turns
-    /// placement off (to compare, or where pinning does not pay; see the
-    /// module docs).
-    fn default() -> Tuning {
-        let unpinned = std::env::var_os("WEAVEKIT_PLACEMENT").is_some_and(|v| v == "unpinned");
-        Tuning {
-            placement: if unpinned {
-                Placement::Unpinned
-            } else {
-                Placement::Spread
-            },
-            spin_rounds: 64,
-        }
-    }
-}
-
 /// The CPU of each of `actors` actors under `placement`: `None` for an
 /// actor left to the scheduler. `None` if the plan does not fit in memory.
 pub(crate) fn plan(placement: Placement, actors: usize) -> Option<Vec<Option<usize>>> {
     let cpus = match placement {
-        Placement::Spread if actors >= 2 => allowed_cpus(),
+        Placement::Pinned if actors >= 2 => allowed_cpus(),
         _ => Vec::new(),
     };
     spread(&cpus, actors)
@@ -193,9 +230,9 @@ mod tests {
 
     #[test]
     fn plan_leaves_single_actors_and_unpinned_pools_alone() {
-        assert_eq!(plan(Placement::Spread, 1).unwrap(), [None]);
+        assert_eq!(plan(Placement::Pinned, 1).unwrap(), [None]);
         assert_eq!(plan(Placement::Unpinned, 3).unwrap(), [None, None, None]);
-        let planned = plan(Placement::Spread, 4).unwrap();
+        let planned = plan(Placement::Pinned, 4).unwrap();
         let allowed = allowed_cpus();
         assert_eq!(planned.len(), 4);
         for cpu in planned {
@@ -225,5 +262,21 @@ mod tests {
     #[test]
     fn a_cpu_beyond_the_set_size_is_refused() {
         assert!(!pin_current(usize::MAX));
+    }
+
+    #[test]
+    fn only_exact_env_values_name_a_placement() {
+        use std::ffi::OsStr;
+        assert_eq!(
+            Placement::from_env(OsStr::new("unpinned")),
+            Some(Placement::Unpinned)
+        );
+        assert_eq!(
+            Placement::from_env(OsStr::new("pinned")),
+            Some(Placement::Pinned)
+        );
+        for other in ["", "Unpinned", "UNPINNED", " pinned", "off", "spread"] {
+            assert_eq!(Placement::from_env(OsStr::new(other)), None, "{other:?}");
+        }
     }
 }

@@ -583,7 +583,7 @@ mod tests {
 
     #[test]
     fn actors_run_only_on_their_planned_cpus() {
-        let planned = placement::plan(placement::Placement::Spread, 2).unwrap();
+        let planned = placement::plan(placement::Placement::Pinned, 2).unwrap();
         let seen = cpus_seen(2);
         assert_eq!(seen.len(), 20 * 64);
         if planned.iter().any(Option::is_none) {
@@ -600,6 +600,50 @@ mod tests {
         let actors = placement::allowed_cpus().len().max(1) * 2 + 1;
         let seen = cpus_seen(actors);
         assert_eq!(seen.len(), 20 * 64);
+    }
+
+    #[test]
+    fn idle_spin_reaches_the_actors_and_not_the_master() {
+        use crate::sleep::Spin;
+        for rounds in [0, 7, u32::MAX] {
+            let config = Dispatcher::builder()
+                .actor_count(2)
+                .idle_spin(rounds)
+                .config()
+                .unwrap();
+            let worker: Worker = Arc::new(|kernel: &mut Kernel| {
+                kernel.on("id", |id: usize, _: &()| id);
+            });
+            let (pool, _) = Pool::start(&config, worker).unwrap();
+            let kept = rounds.min(crate::DispatcherBuilder::MAX_IDLE_SPIN);
+            assert_eq!(pool.hub().sleep.spin(), Spin::Yielding(kept));
+            assert_eq!(pool.hub().finished.spin(), Spin::Brief);
+        }
+    }
+
+    #[test]
+    fn jobs_run_at_either_end_of_the_idle_spin_range() {
+        for rounds in [0, u32::MAX] {
+            let mut dispatcher = Dispatcher::builder()
+                .actor_count(2)
+                .idle_spin(rounds)
+                .build(|kernel: &mut Kernel| {
+                    kernel.on("id", |id: usize, _: &()| id);
+                })
+                .unwrap();
+            for _ in 0..5 {
+                let total = std::rc::Rc::new(std::cell::Cell::new(0));
+                let sum = std::rc::Rc::clone(&total);
+                let callback = move |buf: Result<Vec<usize>, crate::Error>| {
+                    sum.set(buf.unwrap().iter().sum::<usize>());
+                };
+                dispatcher
+                    .dispatch("id", 100, callback, Some(3), ())
+                    .unwrap();
+                dispatcher.wait();
+                assert_eq!(total.get(), 4950, "idle_spin({rounds})");
+            }
+        }
     }
 
     #[test]

@@ -89,7 +89,7 @@
 use crate::sync::{self, fence, lock, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// How a waiter spins before it sleeps.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Spin {
     /// Actors: pause hints, then yields, for this many rounds (tens of
     /// microseconds at the default): long enough to catch a chained job
@@ -191,6 +191,12 @@ impl Sleep {
             // wake an actor instead of holding it.
             slot.cpu.store(cpu, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    /// How this `Sleep`'s waiters spin.
+    #[cfg(test)]
+    pub(crate) fn spin(&self) -> Spin {
+        self.spin
     }
 
     /// The epoch to pass to [`Sleep::idle`], read before searching for work.
