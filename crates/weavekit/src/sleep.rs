@@ -194,7 +194,7 @@ impl Sleep {
     }
 
     /// How this `Sleep`'s waiters spin.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn spin(&self) -> Spin {
         self.spin
     }
