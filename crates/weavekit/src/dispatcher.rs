@@ -548,6 +548,7 @@ impl Dispatcher {
     /// ```
     pub fn remote(&self) -> Remote {
         let master = &self.handle.master;
+        master.hub.open_directory(master.jobs.borrow().jobs());
         Remote::new(Arc::new(Shared {
             hub: Arc::clone(&master.hub),
             registry: Arc::clone(&master.registry),
@@ -948,6 +949,10 @@ impl Master {
     pub(crate) fn admit(&self, job: Arc<dyn Job>, deferred: bool, after: &[JobId]) -> JobId {
         let id = self.jobs.borrow_mut().insert(Arc::clone(&job));
         debug_assert_eq!(id, job.id());
+        if self.hub.directory_on() {
+            // Only once a remote exists: without one, no new lock here.
+            self.hub.publish(&job);
+        }
         {
             let jobs = self.jobs.borrow();
             for dependency in after.iter().filter_map(|&id| jobs.get(id)) {
@@ -1015,6 +1020,9 @@ impl Master {
                 self.hub.remote_end();
             }
             drop(entry);
+            if self.hub.directory_on() {
+                self.hub.unpublish(job.id());
+            }
             // Deliver, then release the job even if the callback panics: a
             // panic in `Drop` of its arguments is reported, never raised.
             let mut errors = Vec::new();
