@@ -519,6 +519,12 @@ impl Dispatcher {
     /// thread that only serves remotes should call
     /// [`wait_timeout`](Dispatcher::wait_timeout) now and then.
     ///
+    /// So that [`RemoteSpec::after`](crate::RemoteSpec::after) can name
+    /// any job by its [`JobId`], from the first call on the dispatcher also
+    /// keeps its jobs in a locked table a remote can read: each dispatch and
+    /// each reported job then takes one more (uncontended) lock. A
+    /// dispatcher that never made a `Remote` does not.
+    ///
     /// # Examples
     ///
     /// ```

@@ -297,3 +297,28 @@ fn remote_dependency_chains_from_several_threads() {
     d.wait();
     assert_eq!(d.in_flight(), 0);
 }
+
+#[test]
+fn master_jobs_dispatched_before_the_first_remote_can_be_named() {
+    let mut d = dispatcher();
+    let gate = Gate::new();
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let counter = Arc::new(AtomicUsize::new(0));
+    let (calls, callback) = common::sink();
+    let earlier = d
+        .job(SLOW_BUMP, N)
+        .tracked((Arc::clone(&gate), Arc::clone(&counter), false), callback)
+        .unwrap();
+    gate.await_arrivals(1);
+    let remote = d.remote(); // made while `earlier` runs
+    let future = remote
+        .job(READ, 5)
+        .after(&[earlier])
+        .future(Arc::clone(&counter))
+        .unwrap();
+    gate.open();
+    assert_eq!(block_on(future), Ok(vec![N; 5]));
+    d.wait();
+    assert_eq!(common::only(&calls).map(|buf| buf.len()), Ok(N));
+    assert_eq!(d.in_flight(), 0);
+}
