@@ -1,7 +1,8 @@
 //! weavekit as the CPU pool of an async server: tokio tasks dispatch
 //! through a `Remote` and await `JobFuture`s, resolved by the actor that
 //! finishes each job; every actor keeps its own state (here a cache of
-//! parsed lines) with no locks.
+//! parsed lines) with no locks. A remote job can also wait for another
+//! (`.after(&[id])`), released by the actor that finishes the first.
 //!
 //! The `Dispatcher` itself stays on one owner thread, which only reclaims
 //! finished jobs now and then (`wait_timeout`); nothing waits on it.
@@ -87,6 +88,21 @@ async fn main() -> Result<(), Error> {
         total += joined.expect("no task panicked")?;
     }
     println!("32 requests of 64 lines scored: total {total}");
+    // A dependency between remote jobs: the second request starts on the
+    // actors once the first has finished (its lines then hit the caches
+    // the first filled), with no master step and no await in between.
+    let lines: Vec<String> = (0..64).map(|i| format!("a={i},bb=1")).collect();
+    let first = Arc::new(Request {
+        lines: lines.clone(),
+    });
+    let warm = remote.job(SCORE, 64).future(first)?;
+    let again = remote
+        .job(SCORE, 64)
+        .after(&[warm.id()])
+        .future(Arc::new(Request { lines }))?;
+    let (warm, again) = (warm.await?, again.await?);
+    assert_eq!(warm, again);
+    println!("a request after another: same {} scores", again.len());
     stop.store(true, Ordering::Relaxed);
     owner.join().expect("the owner thread exits");
     // The dispatcher is gone: remotes are refused, not hung.

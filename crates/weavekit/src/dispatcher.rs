@@ -519,6 +519,12 @@ impl Dispatcher {
     /// thread that only serves remotes should call
     /// [`wait_timeout`](Dispatcher::wait_timeout) now and then.
     ///
+    /// So that [`RemoteSpec::after`](crate::RemoteSpec::after) can name
+    /// any job by its [`JobId`], from the first call on the dispatcher also
+    /// keeps its jobs in a locked table a remote can read: each dispatch and
+    /// each reported job then takes one more (uncontended) lock. A
+    /// dispatcher that never made a `Remote` does not.
+    ///
     /// # Examples
     ///
     /// ```
@@ -548,6 +554,7 @@ impl Dispatcher {
     /// ```
     pub fn remote(&self) -> Remote {
         let master = &self.handle.master;
+        master.hub.open_directory(master.jobs.borrow().jobs());
         Remote::new(Arc::new(Shared {
             hub: Arc::clone(&master.hub),
             registry: Arc::clone(&master.registry),
@@ -948,6 +955,10 @@ impl Master {
     pub(crate) fn admit(&self, job: Arc<dyn Job>, deferred: bool, after: &[JobId]) -> JobId {
         let id = self.jobs.borrow_mut().insert(Arc::clone(&job));
         debug_assert_eq!(id, job.id());
+        if self.hub.directory_on() {
+            // Only once a remote exists: without one, no new lock here.
+            self.hub.publish(&job);
+        }
         {
             let jobs = self.jobs.borrow();
             for dependency in after.iter().filter_map(|&id| jobs.get(id)) {
@@ -1015,6 +1026,9 @@ impl Master {
                 self.hub.remote_end();
             }
             drop(entry);
+            if self.hub.directory_on() {
+                self.hub.unpublish(job.id());
+            }
             // Deliver, then release the job even if the callback panics: a
             // panic in `Drop` of its arguments is reported, never raised.
             let mut errors = Vec::new();

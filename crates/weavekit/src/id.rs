@@ -155,6 +155,11 @@ impl JobTable {
     }
 
     /// Jobs in flight.
+    /// The jobs in the table.
+    pub(crate) fn jobs(&self) -> impl Iterator<Item = &Arc<dyn Job>> {
+        self.slots.iter().filter_map(|slot| slot.job.as_ref())
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.live
     }

@@ -20,7 +20,7 @@
 //! 2-vCPU guest (README, Performance): master busy 4 or 17 ms, then a
 //! 10,000-item sweep, went from 1.0-1.4x to about 1.9x over serial code.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 
 use crate::after::Links;
@@ -57,6 +57,12 @@ pub(crate) struct Hub {
     remote_closed: AtomicBool,
     /// Ids issued to remote jobs.
     remote_ids: AtomicUsize,
+    /// Jobs a remote `after` may name, from dispatch until reported, once
+    /// the dispatcher made a [`Remote`](crate::Remote) (see the `remote`
+    /// module: the master publishes here only from then on).
+    directory: Mutex<HashMap<JobId, Arc<dyn Job>>>,
+    /// Whether the master publishes its jobs in `directory`.
+    directory_on: AtomicBool,
     /// The master's wait for finished jobs: the same protocol as the
     /// actors' wait for work, with the roles swapped.
     finished: Sleep,
@@ -85,6 +91,8 @@ impl Hub {
             remote_in_flight: AtomicUsize::new(0),
             remote_closed: AtomicBool::new(false),
             remote_ids: AtomicUsize::new(0),
+            directory: Mutex::new(HashMap::new()),
+            directory_on: AtomicBool::new(false),
             finished: Sleep::try_new(Spin::Brief, 1)?,
             #[cfg(not(loom))]
             master: thread::current(),
@@ -172,6 +180,56 @@ impl Hub {
         JobId::remote(self.remote_ids.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Master: from now on, publishes every job for remote `after`, starting
+    /// with `jobs`, the ones in flight. Returns false if it already did.
+    pub(crate) fn open_directory<'j>(&self, jobs: impl Iterator<Item = &'j Arc<dyn Job>>) -> bool {
+        // ORDERING: written and read by the master thread only.
+        if self.directory_on.swap(true, Ordering::Relaxed) {
+            return false;
+        }
+        let mut directory = lock(&self.directory);
+        for job in jobs {
+            directory.insert(job.id(), Arc::clone(job));
+        }
+        true
+    }
+
+    /// Whether the master publishes its jobs (a remote exists).
+    pub(crate) fn directory_on(&self) -> bool {
+        // ORDERING: see `open_directory`.
+        self.directory_on.load(Ordering::Relaxed)
+    }
+
+    /// Makes `job` findable by a remote `after` until it is reported.
+    pub(crate) fn publish(&self, job: &Arc<dyn Job>) {
+        lock(&self.directory).insert(job.id(), Arc::clone(job));
+    }
+
+    /// Master: `id` was reported; a remote `after` no longer finds it.
+    pub(crate) fn unpublish(&self, id: JobId) {
+        let entry = lock(&self.directory).remove(&id);
+        if let Some(job) = entry {
+            self.release(job);
+        }
+    }
+
+    /// Remote, before dropping the hold of a job it dispatches: makes `job`
+    /// wait for the jobs `after` names that have not been reported yet
+    /// (the others count as finished successfully, as for the master).
+    pub(crate) fn register_after(&self, job: &Arc<dyn Job>, after: &[JobId]) {
+        let dependencies: Vec<Arc<dyn Job>> = {
+            let directory = lock(&self.directory);
+            after
+                .iter()
+                .filter_map(|id| directory.get(id).cloned())
+                .collect()
+        };
+        for dependency in dependencies {
+            Links::register(job, &*dependency);
+            self.release(dependency);
+        }
+    }
+
     /// Master: records the panics of a reported detached job.
     pub(crate) fn report(&self, errors: Vec<Error>) {
         if !errors.is_empty() {
@@ -256,7 +314,12 @@ impl Drop for Hub {
         // out of the last handle or actor. Nobody is left to report to.
         let queued = std::mem::take(&mut *lock(&self.queue));
         let finished = std::mem::take(&mut *lock(&self.completions));
-        for job in queued.into_iter().chain(finished) {
+        let published = std::mem::take(&mut *lock(&self.directory));
+        for job in queued
+            .into_iter()
+            .chain(finished)
+            .chain(published.into_values())
+        {
             let _ = unwind::quietly(self.quiet, || unwind::release(job));
         }
     }

@@ -17,9 +17,27 @@
 //! in flight. Either the dispatch sees the flag and
 //! backs out (uncounting itself and waking the master, which may have seen
 //! the count), or the shutdown sees the count and waits for the job.
+//!
+//! # Dependencies without the master's table
+//!
+//! [`RemoteSpec::after`] names jobs by [`JobId`], but the master's job table
+//! belongs to the master thread. So once [`Dispatcher::remote`] made the
+//! first `Remote`, the hub keeps a second, locked table (the *directory*)
+//! of every job from dispatch until the master reports it: the master
+//! copies its in-flight jobs there at that first call and then publishes
+//! each job it admits; a remote publishes each job it submits. The master
+//! unpublishes a job as it reports it, so the directory answers exactly
+//! as the master's table would. A remote `after` looks its ids up there
+//! and registers its job as the master does ([`Links::register`]), while
+//! it still holds the job's first hold; then it drops that hold. The
+//! release protocol is the master's, unchanged. A dispatcher that never
+//! made a `Remote` takes no directory lock.
+//!
+//! [`Dispatcher::remote`]: crate::Dispatcher::remote
 
 use std::fmt;
 
+use crate::after::Links;
 use crate::error::Error;
 use crate::future::{FutureJob, JobFuture};
 use crate::id::JobId;
@@ -94,6 +112,7 @@ impl Remote {
             key,
             count,
             batch: None,
+            after: &[],
             reuse: None,
         }
     }
@@ -120,6 +139,7 @@ impl Remote {
     /// job with `build` and queues it.
     fn submit<T>(
         &self,
+        after: &[JobId],
         build: impl FnOnce(&Shared) -> Result<(Arc<dyn Job>, T), Error>,
     ) -> Result<T, Error> {
         let hub = &self.shared.hub;
@@ -131,6 +151,18 @@ impl Remote {
                 return Err(error);
             }
         };
+        if !after.is_empty() {
+            // This thread holds the job's first hold, as the master does
+            // for its own jobs (see the `after` module). Registered before
+            // it is published, so an id of another dispatcher equal to its
+            // own cannot make it wait for itself.
+            hub.register_after(&job, after);
+            hub.publish(&job);
+            Links::start(job, hub);
+            return Ok(made);
+        }
+        // Published before it can finish, so before the master reports it.
+        hub.publish(&job);
         if job.claims().total() == 0 {
             hub.job_done(job);
         } else {
@@ -149,8 +181,8 @@ impl fmt::Debug for Remote {
 }
 
 /// A job about to be dispatched through a [`Remote`]: as
-/// [`JobSpec`](crate::JobSpec), with `batch` and the terminals `detached`
-/// and `future` (callbacks and dependencies belong to the master).
+/// [`JobSpec`](crate::JobSpec), with `batch`, `after` and the terminals
+/// `detached` and `future` (callbacks belong to the master).
 ///
 /// # Examples
 ///
@@ -169,10 +201,11 @@ pub struct RemoteSpec<'a, K: DispatchKey> {
     key: K,
     count: usize,
     batch: Option<usize>,
+    after: &'a [JobId],
     reuse: Option<Vec<K::Results>>,
 }
 
-impl<K: DispatchKey> RemoteSpec<'_, K> {
+impl<'a, K: DispatchKey> RemoteSpec<'a, K> {
     /// As [`JobSpec::batch`](crate::JobSpec::batch).
     ///
     /// # Errors
@@ -195,9 +228,59 @@ impl<K: DispatchKey> RemoteSpec<'_, K> {
         self
     }
 
+    /// As [`JobSpec::after`](crate::JobSpec::after), from any thread: the
+    /// job starts on the actors as soon as every job in `dependencies` has
+    /// finished, with no master step. The ids may come from the master's
+    /// jobs or from remote ones (for example [`JobFuture::id`]). If one of
+    /// them failed, was cancelled or did not run, this job does not run: its
+    /// future resolves to [`Error::DependencyFailed`]. An id whose outcome
+    /// the master already reported (or an unknown one) counts as finished
+    /// successfully.
+    ///
+    /// Only this path takes a lock the plain dispatch does not (the table
+    /// of jobs a remote can name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
+    /// use weavekit::{Dispatcher, Error, Job, Kernel};
+    ///
+    /// const FILL: Job<Arc<Vec<AtomicU64>>> = Job::new("fill");
+    /// const READ: Job<Arc<Vec<AtomicU64>>, u64> = Job::new("read");
+    /// let mut d = Dispatcher::new(2, |k: &mut Kernel| {
+    ///     k.on_detached(FILL, |id, cells| cells[id].store(id as u64 + 1, Ordering::Relaxed));
+    ///     k.on(READ, |id, cells| cells[id].load(Ordering::Relaxed));
+    /// })?;
+    /// let remote = d.remote();
+    /// let cells: Arc<Vec<AtomicU64>> = Arc::new((0..4).map(|_| AtomicU64::new(0)).collect());
+    /// let fill = d.job(FILL, 4).deferred().detached(Arc::clone(&cells))?; // a master job
+    /// let read = std::thread::spawn(move || remote.job(READ, 4).after(&[fill]).future(cells))
+    ///     .join()
+    ///     .unwrap()?;
+    /// d.wait(); // starts `fill`; `read` follows on the actors
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(std::sync::Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// assert_eq!(block_on(read)?, [1, 2, 3, 4]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn after(mut self, dependencies: &'a [JobId]) -> Self {
+        self.after = dependencies;
+        self
+    }
+
     fn dispatch_detached<A: Send + Sync + 'static>(self, args: A) -> Result<JobId, Error> {
         let (name, count, batch) = (self.key.key_name(), self.count, self.batch);
-        self.remote.submit(|shared| {
+        self.remote.submit(self.after, |shared| {
             let route = shared.registry.detached::<A>(name)?;
             let batching = batching(name, batch, shared.actor_count)?;
             let id = shared.hub.remote_id();
@@ -212,7 +295,7 @@ impl<K: DispatchKey> RemoteSpec<'_, K> {
         R: Send + 'static,
     {
         let spec = (self.key.key_name(), self.count, self.batch);
-        self.remote.submit(|shared| {
+        self.remote.submit(self.after, |shared| {
             let id = shared.hub.remote_id();
             future_job(
                 &shared.hub,
@@ -359,6 +442,7 @@ impl<K: DispatchKey> fmt::Debug for RemoteSpec<'_, K> {
             .field("name", &self.key.key_name())
             .field("count", &self.count)
             .field("batch", &self.batch)
+            .field("after", &self.after)
             .finish()
     }
 }
