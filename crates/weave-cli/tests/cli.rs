@@ -41,6 +41,11 @@ fn smoke_run_writes_table_json_svg_and_trace() {
         3,
         "frame-pattern rows"
     );
+    let async_pool = &report["async_pool"];
+    assert_eq!(async_pool["items"], 64);
+    // Smoke plan: 2 recorded rounds (after 1 warm-up) of 2 awaits per contender.
+    assert_eq!(async_pool["samples_ns"][1][1].as_array().unwrap().len(), 4);
+    assert!(stdout.contains("async await"), "{stdout}");
     assert_eq!(
         report["allocations"]["counted"], true,
         "the binary counts allocations"
@@ -49,6 +54,7 @@ fn smoke_run_writes_table_json_svg_and_trace() {
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.contains("<svg") && chart.contains("sweep: weavekit"));
     assert!(chart.contains("frame busy_17ms: weavekit") && chart.contains("core-count limit"));
+    assert!(chart.contains("async await: weavekit"));
 
     let events: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();

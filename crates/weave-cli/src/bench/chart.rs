@@ -80,6 +80,21 @@ pub fn bars(report: &Report) -> Vec<Bar> {
             });
         }
     }
+    if let Some(row) = &report.async_pool {
+        // spawn_blocking runs the items serially: it is this row's serial.
+        let samples = |name: &str| {
+            let found = row.samples_ns.iter().find(|(n, _)| *n == name);
+            found.map_or(&[][..], |(_, s)| s.as_slice())
+        };
+        for contender in [Contender::Rayon, Contender::Weavekit] {
+            out.push(Bar {
+                label: format!("async await: {} (x spawn_blocking)", contender.name()),
+                contender,
+                speedup: median_ratio(samples("spawn_blocking"), samples(contender.name())),
+                target: None,
+            });
+        }
+    }
     out
 }
 
@@ -253,6 +268,9 @@ mod tests {
                 },
             )],
             idle_cpu_ns: None,
+            async_pool: Some(super::super::async_pool::AsyncSamples {
+                times: [vec![10.0; 3], vec![40.0; 3], vec![20.0; 3]],
+            }),
         };
         Report::new(Machine::this(2), "short", Plan::short(), &measurements)
     }
@@ -263,11 +281,15 @@ mod tests {
         let found = |label: &str| bars.iter().find(|b| b.label == label).unwrap();
         assert_eq!(found("uneven: rayon").speedup, Some(2.0));
         assert_eq!(found("uneven: weavekit").speedup, Some(2.0));
+        let wk = found("async await: weavekit (x spawn_blocking)");
+        assert_eq!((wk.speedup, wk.target), (Some(4.0), None));
+        let rayon = found("async await: rayon (x spawn_blocking)");
+        assert_eq!(rayon.speedup, Some(2.0));
         assert_eq!(found("uneven: static").speedup, Some(60.0 / 45.0));
         assert_eq!(found("frame busy_17ms: rayon").speedup, Some(1.25));
         let busy = found("frame busy_17ms: weavekit");
         assert_eq!((busy.speedup, busy.target), (Some(2.0), Some(1.8)));
-        assert_eq!(bars.len(), 5);
+        assert_eq!(bars.len(), 7);
     }
 
     #[test]

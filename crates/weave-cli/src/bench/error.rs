@@ -37,6 +37,9 @@ pub enum BenchError {
     },
     /// The trace subscriber could not be installed.
     Trace(String),
+    /// The async runtime could not be built, or a task or channel of the
+    /// async-pool row failed.
+    Async(String),
 }
 
 impl fmt::Display for BenchError {
@@ -61,6 +64,7 @@ impl fmt::Display for BenchError {
                 write!(f, "cannot write {}: {message}", path.display())
             }
             BenchError::Trace(message) => write!(f, "trace: {message}"),
+            BenchError::Async(message) => write!(f, "async pool: {message}"),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::async_pool::{AsyncPoolReport, CONTENDERS};
 use super::contenders::{Allocations, Contender, Workload};
 use super::error::BenchError;
 use super::frames::{FrameReport, Pattern};
@@ -263,6 +264,8 @@ pub struct Report {
     /// CPU time the whole process used per second of idleness (nothing
     /// dispatched), ms.
     pub idle_cpu_ms_per_s: Option<f64>,
+    /// The async-pool row (issue 9), if measured.
+    pub async_pool: Option<AsyncPoolReport>,
     /// The targets.
     pub checks: Vec<Check>,
     /// The best `uneven static/weavekit` any scheduler can reach here
@@ -330,6 +333,7 @@ impl Report {
             allocations: measurements.allocations,
             frames,
             idle_cpu_ms_per_s,
+            async_pool: measurements.async_pool.as_ref().map(AsyncPoolReport::new),
             checks,
             uneven_static_bound,
             warnings: Vec::new(),
@@ -382,6 +386,7 @@ impl Report {
         }
         out += &workload_table(&self.workloads);
         out += &frame_table(&self.frames);
+        out += &async_pool_table(self.async_pool.as_ref());
         for warning in &self.warnings {
             let _ = writeln!(out, "warning: {warning}");
         }
@@ -557,6 +562,34 @@ fn frame_checks(
             FRAME_HELD_TARGET_US,
         ));
     }
+    out
+}
+
+/// The async-pool row: median per-await latency and weavekit's ratios.
+fn async_pool_table(row: Option<&AsyncPoolReport>) -> String {
+    let Some(row) = row else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\n{:<14}{:>8}{:>12}{:>16}{:>12}{:>16}{:>12}\n",
+        "async await", "awaits", "weavekit", "spawn_blocking", "rayon", "wk/blocking", "wk/rayon"
+    );
+    let _ = write!(
+        out,
+        "{:<14}{:>8}",
+        format!("{} items", row.items),
+        row.awaits
+    );
+    for (c, width) in CONTENDERS.iter().zip([12, 16, 12]) {
+        let _ = write!(out, "{:>width$}", fmt_ns(row.median_of(c)));
+    }
+    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}x"));
+    let _ = writeln!(
+        out,
+        "{:>16}{:>12}",
+        fmt(row.weavekit_over_spawn_blocking),
+        fmt(row.weavekit_over_rayon)
+    );
     out
 }
 
@@ -758,6 +791,9 @@ mod tests {
                 },
             )],
             idle_cpu_ns: Some(2e6),
+            async_pool: Some(super::super::async_pool::AsyncSamples {
+                times: [vec![40e3, 60e3], vec![80e3, 120e3], vec![20e3, 40e3]],
+            }),
         }
     }
 
@@ -801,6 +837,26 @@ mod tests {
         let idle = check(&r, "idle CPU, ms per idle second");
         // 2 ms over the short plan's idle second.
         assert_eq!((idle.value, idle.met), (Some(2.0), Some(true)));
+    }
+
+    #[test]
+    fn the_async_pool_row_is_reported() {
+        let r = report();
+        let row = r.async_pool.as_ref().unwrap();
+        // Per await: 0.5, 0.5 against spawn_blocking; 2.0, 1.5 against rayon.
+        assert_eq!(row.weavekit_over_spawn_blocking, Some(0.5));
+        assert_eq!(row.weavekit_over_rayon, Some(1.75));
+        assert_eq!(row.median_of("spawn_blocking"), Some(100e3));
+        let table = r.table();
+        assert!(table.contains("async await"), "{table}");
+        assert!(table.contains("spawn_blocking") && table.contains("1.75x"));
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["async_pool"]["items"], 64);
+        assert_eq!(json["async_pool"]["weavekit_over_rayon"], 1.75);
+        let mut m = measurements();
+        m.async_pool = None;
+        let r = Report::new(Machine::this(2), "short", Plan::short(), &m);
+        assert!(!r.table().contains("async await"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::async_pool::{AsyncPool, AsyncSamples};
 use super::contenders::{Allocations, Contender, Contenders, Workload};
 use super::error::BenchError;
 use super::frames::{FrameSamples, Frames, Pattern};
@@ -33,6 +34,8 @@ pub struct Plan {
     pub frames_per_round: usize,
     /// Idle time over which the process's CPU use is measured, ms.
     pub idle_ms: u64,
+    /// Awaits per contender per round of the async-pool row.
+    pub async_awaits: usize,
     /// What to measure (`--only`).
     pub stages: Stages,
 }
@@ -48,6 +51,8 @@ pub struct Stages {
     pub allocations: bool,
     /// The frame pattern ([`super::frames`]).
     pub frames: bool,
+    /// The async-pool row ([`super::async_pool`]).
+    pub async_pool: bool,
 }
 
 impl Stages {
@@ -57,10 +62,11 @@ impl Stages {
         master_blocked: true,
         allocations: true,
         frames: true,
+        async_pool: true,
     };
 
     /// Stage names accepted by [`Stages::parse`].
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "sweep",
         "fine",
         "uneven",
@@ -68,6 +74,7 @@ impl Stages {
         "master_blocked",
         "allocations",
         "frames",
+        "async_pool",
     ];
 
     /// Parses a comma-separated list of [`Stages::NAMES`].
@@ -77,12 +84,14 @@ impl Stages {
             master_blocked: false,
             allocations: false,
             frames: false,
+            async_pool: false,
         };
         for name in list.split(',').map(str::trim) {
             match name {
                 "master_blocked" => stages.master_blocked = true,
                 "allocations" => stages.allocations = true,
                 "frames" => stages.frames = true,
+                "async_pool" => stages.async_pool = true,
                 _ => {
                     let i = Workload::ALL.iter().position(|w| w.name() == name);
                     let known = Stages::NAMES.join(", ");
@@ -113,6 +122,7 @@ impl Plan {
             alloc_dispatches: 1_000,
             frames_per_round: 3,
             idle_ms: 1000,
+            async_awaits: AWAITS,
             stages: Stages::ALL,
         }
     }
@@ -129,6 +139,7 @@ impl Plan {
             alloc_dispatches: 50,
             frames_per_round: 1,
             idle_ms: 100,
+            async_awaits: 2,
             stages: Stages::ALL,
         }
     }
@@ -144,6 +155,7 @@ impl Plan {
             alloc_dispatches: 10_000,
             frames_per_round: 5,
             idle_ms: 1000,
+            async_awaits: AWAITS,
             stages: Stages::ALL,
         }
     }
@@ -199,6 +211,8 @@ pub struct Measurements {
     pub frames: Vec<(Pattern, FrameSamples)>,
     /// CPU time the process used over [`Plan::idle_ms`] of idleness, ns.
     pub idle_cpu_ns: Option<f64>,
+    /// The async-pool row, if measured.
+    pub async_pool: Option<AsyncSamples>,
 }
 
 /// What the runner is doing, for a progress line.
@@ -270,6 +284,7 @@ pub fn run(
         allocations,
         frames: Vec::new(),
         idle_cpu_ns: None,
+        async_pool: None,
     })
 }
 
@@ -314,6 +329,44 @@ pub fn run_frames(
     let idle = super::frames::idle_cpu_ns(Duration::from_millis(plan.idle_ms));
     drop(frames);
     Ok((out, idle))
+}
+
+/// Awaits per contender per round of the async-pool row (short and full
+/// runs): the per-round median of so few is not used, every await is a
+/// sample.
+const AWAITS: usize = 20;
+
+/// Runs the async-pool row of `plan` (if selected) with a dispatcher, a
+/// rayon pool and a tokio runtime of its own, calling `progress` before
+/// each round. Rounds as in [`run`]: warm-up rounds first, contenders
+/// rotating.
+pub fn run_async_pool(
+    actors: usize,
+    plan: &Plan,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Option<AsyncSamples>, BenchError> {
+    if !plan.stages.async_pool {
+        return Ok(None);
+    }
+    let mut pool = AsyncPool::new(actors)?;
+    let mut out = AsyncSamples::default();
+    let rounds = plan.warmup_rounds + plan.rounds;
+    for round in 0..rounds {
+        progress(Progress {
+            round: round + 1,
+            rounds,
+            stage: "async_pool",
+            first_in_round: true,
+        });
+        let mut scratch = AsyncSamples::default();
+        let target = if round >= plan.warmup_rounds {
+            &mut out
+        } else {
+            &mut scratch
+        };
+        pool.round(round, plan.async_awaits, target)?;
+    }
+    Ok(Some(out))
 }
 
 /// `count` master-blocked samples, in ns, each after [`SETTLE`]: unless
@@ -393,6 +446,7 @@ mod tests {
         let stages = Stages::parse("fine, master_blocked").unwrap();
         assert!(stages.includes(Workload::Fine) && stages.master_blocked);
         assert!(!stages.includes(Workload::Sweep) && !stages.allocations);
+        assert!(!stages.async_pool && Stages::parse("async_pool").unwrap().async_pool);
         assert_eq!(Stages::parse(&Stages::NAMES.join(",")), Ok(Stages::ALL));
         assert!(Stages::parse("fine,nope").unwrap_err().contains("nope"));
     }
