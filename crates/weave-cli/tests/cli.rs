@@ -46,6 +46,8 @@ fn smoke_run_writes_table_json_svg_and_trace() {
     // Smoke plan: 2 recorded rounds (after 1 warm-up) of 2 awaits per contender.
     assert_eq!(async_pool["samples_ns"][1][1].as_array().unwrap().len(), 4);
     assert!(stdout.contains("async await"), "{stdout}");
+    assert_eq!(report["typed_key"]["dispatches"], 4, "2 rounds of 2 pairs");
+    assert!(stdout.contains("typed/string"), "{stdout}");
     assert_eq!(
         report["allocations"]["counted"], true,
         "the binary counts allocations"

@@ -271,6 +271,7 @@ mod tests {
             async_pool: Some(super::super::async_pool::AsyncSamples {
                 times: [vec![10.0; 3], vec![40.0; 3], vec![20.0; 3]],
             }),
+            typed_key: None,
         };
         Report::new(Machine::this(2), "short", Plan::short(), &measurements)
     }

@@ -4,8 +4,9 @@
 //! The pieces, in the order data flows through them: [`contenders`] times
 //! one job on one contender and checks its results; [`runner`] interleaves
 //! contenders over rounds; [`report`] turns samples into medians, ratios,
-//! target checks, a table and JSON; [`frames`] and [`async_pool`] run the
-//! frame pattern and the async-pool row; [`chart`] draws the ratios; [`trace`]
+//! target checks, a table and JSON; [`frames`], [`async_pool`] and
+//! [`typed_key`] run the frame pattern, the async-pool row and typed key
+//! against string dispatch; [`chart`] draws the ratios; [`trace`]
 //! writes a timeline of a short run; [`profile`] loops one workload for
 //! `perf` or callgrind.
 
@@ -18,6 +19,7 @@ pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod trace;
+pub mod typed_key;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -44,8 +46,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub rounds: Option<usize>,
     /// Measure only these, comma-separated: sweep, fine, uneven,
-    /// round_trip, master_blocked, allocations, frames, async_pool
-    /// [default: all].
+    /// round_trip, master_blocked, allocations, frames, async_pool,
+    /// typed_key [default: all].
     #[arg(long, value_name = "LIST", value_parser = Stages::parse)]
     pub only: Option<Stages>,
     /// Write the numbers as JSON to FILE.
@@ -132,6 +134,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report, BenchError> {
     (measurements.frames, measurements.idle_cpu_ns) =
         runner::run_frames(actors, &plan, &mut show_progress)?;
     measurements.async_pool = runner::run_async_pool(actors, &plan, &mut show_progress)?;
+    measurements.typed_key = runner::run_typed_key(actors, &plan, &mut show_progress)?;
     if std::io::stderr().is_terminal() {
         eprintln!();
     }

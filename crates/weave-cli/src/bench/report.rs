@@ -15,6 +15,7 @@ use super::contenders::{Allocations, Contender, Workload};
 use super::error::BenchError;
 use super::frames::{FrameReport, Pattern};
 use super::runner::{Measurements, Plan, WorkloadSamples};
+use super::typed_key::TypedKeyReport;
 use crate::stats::{median, median_ratio, quantile};
 use crate::workloads::kernels::static_split_bound;
 use crate::workloads::Sizes;
@@ -266,6 +267,8 @@ pub struct Report {
     pub idle_cpu_ms_per_s: Option<f64>,
     /// The async-pool row (issue 9), if measured.
     pub async_pool: Option<AsyncPoolReport>,
+    /// Typed key against string dispatch (issue 9), if measured.
+    pub typed_key: Option<TypedKeyReport>,
     /// The targets.
     pub checks: Vec<Check>,
     /// The best `uneven static/weavekit` any scheduler can reach here
@@ -334,6 +337,7 @@ impl Report {
             frames,
             idle_cpu_ms_per_s,
             async_pool: measurements.async_pool.as_ref().map(AsyncPoolReport::new),
+            typed_key: measurements.typed_key.as_ref().map(TypedKeyReport::new),
             checks,
             uneven_static_bound,
             warnings: Vec::new(),
@@ -408,8 +412,26 @@ impl Report {
         let mut out = String::from("\n");
         out += &blocked_line(&self.master_blocked);
         out += &allocations_line(&self.allocations);
+        out += &typed_key_line(self.typed_key.as_ref());
         out
     }
+}
+
+fn typed_key_line(k: Option<&TypedKeyReport>) -> String {
+    let Some(k) = k else {
+        return String::new();
+    };
+    let ratio = k
+        .typed_over_string
+        .map_or("-".into(), |v| format!("{v:.2}x"));
+    format!(
+        "dispatch of {} items on the master: typed key {} median, string name {} median, \
+         typed/string {ratio} ({} pairs)\n",
+        k.items,
+        fmt_ns(k.typed_median_ns),
+        fmt_ns(k.string_median_ns),
+        k.dispatches
+    )
 }
 
 fn blocked_line(b: &BlockedReport) -> String {
@@ -794,6 +816,9 @@ mod tests {
             async_pool: Some(super::super::async_pool::AsyncSamples {
                 times: [vec![40e3, 60e3], vec![80e3, 120e3], vec![20e3, 40e3]],
             }),
+            typed_key: Some(super::super::typed_key::KeySamples {
+                times: [vec![1000.0, 2000.0, 3000.0], vec![900.0, 2000.0, 3300.0]],
+            }),
         }
     }
 
@@ -853,10 +878,16 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["async_pool"]["items"], 64);
         assert_eq!(json["async_pool"]["weavekit_over_rayon"], 1.75);
+        let key = r.typed_key.as_ref().unwrap();
+        // Per pair: 0.9, 1.0, 1.1.
+        assert_eq!(key.typed_over_string, Some(1.0));
+        assert!(table.contains("typed/string 1.00x (3 pairs)"), "{table}");
+        assert_eq!(json["typed_key"]["typed_median_ns"], 2000.0);
         let mut m = measurements();
         m.async_pool = None;
+        m.typed_key = None;
         let r = Report::new(Machine::this(2), "short", Plan::short(), &m);
-        assert!(!r.table().contains("async await"));
+        assert!(!r.table().contains("async await") && !r.table().contains("typed/string"));
     }
 
     #[test]

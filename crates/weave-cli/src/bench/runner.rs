@@ -13,6 +13,7 @@ use super::async_pool::{AsyncPool, AsyncSamples};
 use super::contenders::{Allocations, Contender, Contenders, Workload};
 use super::error::BenchError;
 use super::frames::{FrameSamples, Frames, Pattern};
+use super::typed_key::{KeySamples, TypedKey};
 use crate::workloads::Sizes;
 
 /// How much to measure.
@@ -36,6 +37,8 @@ pub struct Plan {
     pub idle_ms: u64,
     /// Awaits per contender per round of the async-pool row.
     pub async_awaits: usize,
+    /// Pairs of dispatches per round of the typed-key comparison.
+    pub key_pairs: usize,
     /// What to measure (`--only`).
     pub stages: Stages,
 }
@@ -53,6 +56,8 @@ pub struct Stages {
     pub frames: bool,
     /// The async-pool row ([`super::async_pool`]).
     pub async_pool: bool,
+    /// Typed key against string dispatch ([`super::typed_key`]).
+    pub typed_key: bool,
 }
 
 impl Stages {
@@ -63,10 +68,11 @@ impl Stages {
         allocations: true,
         frames: true,
         async_pool: true,
+        typed_key: true,
     };
 
     /// Stage names accepted by [`Stages::parse`].
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "sweep",
         "fine",
         "uneven",
@@ -75,6 +81,7 @@ impl Stages {
         "allocations",
         "frames",
         "async_pool",
+        "typed_key",
     ];
 
     /// Parses a comma-separated list of [`Stages::NAMES`].
@@ -85,6 +92,7 @@ impl Stages {
             allocations: false,
             frames: false,
             async_pool: false,
+            typed_key: false,
         };
         for name in list.split(',').map(str::trim) {
             match name {
@@ -92,6 +100,7 @@ impl Stages {
                 "allocations" => stages.allocations = true,
                 "frames" => stages.frames = true,
                 "async_pool" => stages.async_pool = true,
+                "typed_key" => stages.typed_key = true,
                 _ => {
                     let i = Workload::ALL.iter().position(|w| w.name() == name);
                     let known = Stages::NAMES.join(", ");
@@ -123,6 +132,7 @@ impl Plan {
             frames_per_round: 3,
             idle_ms: 1000,
             async_awaits: AWAITS,
+            key_pairs: KEY_PAIRS,
             stages: Stages::ALL,
         }
     }
@@ -140,6 +150,7 @@ impl Plan {
             frames_per_round: 1,
             idle_ms: 100,
             async_awaits: 2,
+            key_pairs: 2,
             stages: Stages::ALL,
         }
     }
@@ -156,6 +167,7 @@ impl Plan {
             frames_per_round: 5,
             idle_ms: 1000,
             async_awaits: AWAITS,
+            key_pairs: KEY_PAIRS,
             stages: Stages::ALL,
         }
     }
@@ -213,6 +225,8 @@ pub struct Measurements {
     pub idle_cpu_ns: Option<f64>,
     /// The async-pool row, if measured.
     pub async_pool: Option<AsyncSamples>,
+    /// Typed key against string dispatch, if measured.
+    pub typed_key: Option<KeySamples>,
 }
 
 /// What the runner is doing, for a progress line.
@@ -285,6 +299,7 @@ pub fn run(
         frames: Vec::new(),
         idle_cpu_ns: None,
         async_pool: None,
+        typed_key: None,
     })
 }
 
@@ -369,6 +384,41 @@ pub fn run_async_pool(
     Ok(Some(out))
 }
 
+/// Pairs of dispatches per round of the typed-key comparison (short and
+/// full runs).
+const KEY_PAIRS: usize = 50;
+
+/// Runs the typed-key comparison of `plan` (if selected) with a dispatcher
+/// of its own, calling `progress` before each round; warm-up rounds first.
+pub fn run_typed_key(
+    actors: usize,
+    plan: &Plan,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Option<KeySamples>, BenchError> {
+    if !plan.stages.typed_key {
+        return Ok(None);
+    }
+    let mut key = TypedKey::new(actors)?;
+    let mut out = KeySamples::default();
+    let rounds = plan.warmup_rounds + plan.rounds;
+    for round in 0..rounds {
+        progress(Progress {
+            round: round + 1,
+            rounds,
+            stage: "typed_key",
+            first_in_round: true,
+        });
+        let mut scratch = KeySamples::default();
+        let target = if round >= plan.warmup_rounds {
+            &mut out
+        } else {
+            &mut scratch
+        };
+        key.round(round, plan.key_pairs, target)?;
+    }
+    Ok(Some(out))
+}
+
 /// `count` master-blocked samples, in ns, each after [`SETTLE`]: unless
 /// `awake`, the actors are asleep when the job is dispatched, as between a
 /// game's frames.
@@ -447,6 +497,7 @@ mod tests {
         assert!(stages.includes(Workload::Fine) && stages.master_blocked);
         assert!(!stages.includes(Workload::Sweep) && !stages.allocations);
         assert!(!stages.async_pool && Stages::parse("async_pool").unwrap().async_pool);
+        assert!(!stages.typed_key && Stages::parse("typed_key").unwrap().typed_key);
         assert_eq!(Stages::parse(&Stages::NAMES.join(",")), Ok(Stages::ALL));
         assert!(Stages::parse("fine,nope").unwrap_err().contains("nope"));
     }
