@@ -251,6 +251,7 @@ mod tests {
             }],
             blocked_ns: vec![1000.0],
             blocked_awake_ns: vec![],
+            wake_floor_ns: vec![],
             allocations: Allocations {
                 counted: false,
                 dispatches: 0,

@@ -20,6 +20,7 @@ pub mod report;
 pub mod runner;
 pub mod trace;
 pub mod typed_key;
+pub mod wake_floor;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;

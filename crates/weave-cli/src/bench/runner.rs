@@ -217,6 +217,9 @@ pub struct Measurements {
     pub blocked_ns: Vec<f64>,
     /// The same with the actors still awake from a previous job, in ns.
     pub blocked_awake_ns: Vec<f64>,
+    /// One wake-up of a thread asleep on another CPU, by a bare thread
+    /// ([`wake_floor`](super::wake_floor)), in ns; empty if not measurable.
+    pub wake_floor_ns: Vec<f64>,
     /// Allocations per dispatch.
     pub allocations: Allocations,
     /// The frame pattern, per [`Pattern`] measured.
@@ -254,6 +257,12 @@ pub fn run(
         .map(WorkloadSamples::new)
         .collect();
     let (mut blocked_ns, mut blocked_awake_ns) = (Vec::new(), Vec::new());
+    let mut wake_floor_ns = Vec::new();
+    let floor = plan
+        .stages
+        .master_blocked
+        .then(super::wake_floor::WakeFloor::start)
+        .flatten();
     let rounds = plan.warmup_rounds + plan.rounds;
     for round in 0..rounds {
         let recording = round >= plan.warmup_rounds;
@@ -273,9 +282,13 @@ pub fn run(
         if plan.stages.master_blocked {
             tell("master_blocked", workloads.is_empty());
             let asleep = sample_blocked(contenders, plan.blocked_per_round, false)?;
+            let floor_ns = floor
+                .as_ref()
+                .and_then(|f| f.sample(plan.blocked_per_round));
             let awake = sample_blocked(contenders, plan.blocked_per_round, true)?;
             if recording {
                 blocked_ns.extend(asleep);
+                wake_floor_ns.extend(floor_ns.unwrap_or_default());
                 blocked_awake_ns.extend(awake);
             }
         }
@@ -295,6 +308,7 @@ pub fn run(
         workloads,
         blocked_ns,
         blocked_awake_ns,
+        wake_floor_ns,
         allocations,
         frames: Vec::new(),
         idle_cpu_ns: None,
