@@ -1,9 +1,10 @@
 //! The master side: [`Dispatcher`] and [`DispatchHandle`].
 //!
 //! The master never runs items. A dispatch checks the call against the
-//! handler registry, allocates the job (one allocation for the job record,
-//! one for the result buffer), queues it and wakes the actors; that is all,
-//! so its cost does not depend on the item count. Callbacks fire later, on
+//! handler registry (`check.rs`, the same checks as a [`Remote`]'s),
+//! allocates the job (one allocation for the job record, one for the
+//! result buffer), queues it and wakes the actors; that is all, so its
+//! cost does not depend on the item count. Callbacks fire later, on
 //! the master, in [`Dispatcher::poll`], [`Dispatcher::wait`] or at shutdown.
 //!
 //! The master state lives behind an `Rc` shared by the dispatcher and its
@@ -16,10 +17,11 @@ use std::rc::Rc;
 
 use crate::after::Links;
 use crate::builder::{DispatcherBuilder, PoolConfig};
+use crate::check::{Checks, Request};
 use crate::error::Error;
 use crate::future::JobFuture;
 use crate::id::{JobId, JobTable, Progress};
-use crate::job::{Batching, Claims, DetachedJob, Job, TrackedJob};
+use crate::job::{DetachedJob, Job, JobBase, TrackedJob};
 use crate::kernel::Kernel;
 use crate::key::DispatchKey;
 use crate::pool::{Pool, Worker};
@@ -865,15 +867,9 @@ impl Master {
         R: Send + 'static,
         C: FnOnce(Result<Vec<R>, Error>) + 'static,
     {
-        self.check_open()?;
-        let route = self.registry.tracked::<A, R>(name)?;
-        let batching = self.batching(name, batch_size)?;
-        let buffer = crate::remote::result_buffer(name, count, reuse)?;
-        let claims = Claims::new(count, batching);
-        let id = self.jobs.borrow().next_id();
-        Ok(Arc::new(TrackedJob::new(
-            id, route, claims, args, buffer, callback,
-        )))
+        let request = Request::new(name, count, batch_size);
+        let (base, buffer) = self.check_tracked(request, reuse, args)?;
+        Ok(Arc::new(TrackedJob::new(base, buffer, callback)))
     }
 
     /// Checks a dispatch awaited by a future and builds its job.
@@ -889,17 +885,9 @@ impl Master {
         A: Send + Sync + 'static,
         R: Send + 'static,
     {
-        self.check_open()?;
-        let id = self.jobs.borrow().next_id();
-        crate::remote::future_job(
-            &self.hub,
-            &self.registry,
-            self.actor_count,
-            id,
-            (name, count, batch_size),
-            reuse,
-            args,
-        )
+        let request = Request::new(name, count, batch_size);
+        let (base, buffer) = self.check_tracked(request, reuse, args)?;
+        Ok(JobFuture::new(base, buffer, &self.hub))
     }
 
     /// Checks a dispatch whose results go to `then` on the finishing actor
@@ -918,15 +906,9 @@ impl Master {
         R: Send + 'static,
         F: FnOnce(Result<Vec<R>, Error>) + Send + 'static,
     {
-        self.check_open()?;
-        let route = self.registry.tracked::<A, R>(name)?;
-        let batching = self.batching(name, batch_size)?;
-        let buffer = crate::remote::result_buffer(name, count, reuse)?;
-        let claims = Claims::new(count, batching);
-        let id = self.jobs.borrow().next_id();
-        Ok(Arc::new(ThenJob::new(
-            id, route, claims, args, buffer, then,
-        )))
+        let request = Request::new(name, count, batch_size);
+        let (base, buffer) = self.check_tracked(request, reuse, args)?;
+        Ok(Arc::new(ThenJob::new(base, buffer, then)))
     }
 
     /// Checks a detached dispatch and builds its job.
@@ -941,11 +923,9 @@ impl Master {
         A: Send + Sync + 'static,
     {
         self.check_open()?;
-        let route = self.registry.detached::<A>(name)?;
-        let batching = self.batching(name, batch_size)?;
-        let claims = Claims::new(count, batching);
-        let id = self.jobs.borrow().next_id();
-        Ok(Arc::new(DetachedJob::new(id, route, claims, args)))
+        let request = Request::new(name, count, batch_size);
+        let base = self.checks().detached(request, args, || self.next_id())?;
+        Ok(Arc::new(DetachedJob::new(base)))
     }
 
     /// Records a job just built by [`Master::tracked`] or
@@ -992,8 +972,34 @@ impl Master {
         }
     }
 
-    fn batching(&self, name: &str, batch_size: Option<usize>) -> Result<Batching, Error> {
-        crate::remote::batching(name, batch_size, self.actor_count)
+    /// The checks of a dispatch whose results are kept, shared by the
+    /// tracked, future and `then` terminals: the same as a remote's, after
+    /// the master's own closed check.
+    fn check_tracked<A, R>(
+        &self,
+        request: Request<'_>,
+        reuse: Option<Vec<R>>,
+        args: A,
+    ) -> Result<(JobBase<A>, Vec<R>), Error>
+    where
+        A: Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        self.check_open()?;
+        self.checks()
+            .tracked(request, reuse, args, || self.next_id())
+    }
+
+    fn checks(&self) -> Checks<'_> {
+        Checks {
+            registry: &self.registry,
+            actors: self.actor_count,
+        }
+    }
+
+    /// The id the next job admitted gets.
+    fn next_id(&self) -> JobId {
+        self.jobs.borrow().next_id()
     }
 
     /// Lets a job go: it starts on the actors as soon as its dependencies

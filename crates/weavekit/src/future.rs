@@ -1,9 +1,10 @@
 //! [`JobFuture`]: a job awaited from async code, resolved by the actor that
 //! finishes it.
 //!
-//! The job record plays the part of a oneshot channel: besides its result
-//! slots it holds a small state behind a mutex (the buffer until the job is
-//! done, then the outcome, and the waker of the last poll). The actor that
+//! The job record plays the part of a oneshot channel: besides what every
+//! job has (its [`JobBase`] and result slots, see `job.rs`) it holds a
+//! small state behind a mutex (the buffer until the job is done, then the
+//! outcome, and the waker of the last poll). The actor that
 //! finishes the job turns the buffer into the outcome and wakes the task;
 //! no master `poll` is involved. The mutex is touched once per `poll` of
 //! the future and once at completion, never per item.
@@ -14,16 +15,14 @@
 
 use std::fmt;
 use std::future::Future;
-use std::mem::ManuallyDrop;
-use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::after::Links;
+use crate::buffer::{Buffer, Slots};
 use crate::error::Error;
 use crate::id::JobId;
-use crate::job::{Claims, Job, JobBase, Route};
-use crate::kernel::{Kernel, Output};
+use crate::job::{Job, JobBase, JobKind};
+use crate::kernel::Output;
 use crate::pool::Hub;
 use crate::sync::{lock, Arc, Mutex};
 
@@ -128,14 +127,21 @@ impl<R> fmt::Debug for JobFuture<R> {
 }
 
 impl<R: Send + 'static> JobFuture<R> {
-    /// The future of `job`, which must come from [`FutureJob::new`].
-    pub(crate) fn new<A: Send + Sync + 'static>(job: Arc<FutureJob<A, R>>, hub: Arc<Hub>) -> Self {
-        JobFuture {
+    /// A job writing into `buffer` (capacity ≥ the item count, length 0),
+    /// and the future of its outcome.
+    pub(crate) fn new<A: Send + Sync + 'static>(
+        base: JobBase<A>,
+        buffer: Vec<R>,
+        hub: &Arc<Hub>,
+    ) -> (Arc<dyn Job>, Self) {
+        let job = Arc::new(FutureJob::new(base, buffer));
+        let future = JobFuture {
             job: job.clone(),
-            state: job,
-            hub,
+            state: job.clone(),
+            hub: Arc::clone(hub),
             done: false,
-        }
+        };
+        (job, future)
     }
 }
 
@@ -149,30 +155,27 @@ trait Resolve<R>: Send + Sync {
 }
 
 /// A job whose outcome goes to a [`JobFuture`].
-pub(crate) struct FutureJob<A, R> {
+struct FutureJob<A, R> {
     base: JobBase<A>,
-    /// Start of the result buffer; actors write disjoint claimed slots.
-    slots: *mut R,
+    slots: Slots<R>,
     state: Mutex<State<R>>,
 }
 
 struct State<R> {
     /// The buffer's owner until the job is done.
-    buffer: Option<ManuallyDrop<Vec<R>>>,
+    buffer: Option<Buffer<R>>,
     /// Set once by `resolve`, taken once by the future.
     outcome: Option<Result<Vec<R>, Error>>,
     waker: Option<Waker>,
 }
 
-impl<A: Send + Sync + 'static, R> FutureJob<A, R> {
-    /// A job over `claims.total()` items writing into `buffer` (capacity ≥
-    /// the total, length 0).
-    pub(crate) fn new(id: JobId, route: Route, claims: Claims, args: A, buffer: Vec<R>) -> Self {
-        debug_assert!(buffer.capacity() >= claims.total() && buffer.is_empty());
-        let mut buffer = ManuallyDrop::new(buffer);
+impl<A, R> FutureJob<A, R> {
+    /// A job writing into `buffer` (capacity ≥ the item count, length 0).
+    fn new(base: JobBase<A>, buffer: Vec<R>) -> Self {
+        let (buffer, slots) = Buffer::new(buffer, base.claims.total());
         FutureJob {
-            slots: buffer.as_mut_ptr(),
-            base: JobBase::new(id, route, claims, args),
+            base,
+            slots,
             state: Mutex::new(State {
                 buffer: Some(buffer),
                 outcome: None,
@@ -182,45 +185,22 @@ impl<A: Send + Sync + 'static, R> FutureJob<A, R> {
     }
 }
 
-// SAFETY: as for `TrackedJob`: actors read `args` (`A: Sync`), claim and
-// complete through atomics, and write disjoint slots of `R: Send`; the
-// buffer's ownership, the outcome (`R: Send`) and the waker sit behind the
-// mutex. Dropping the job on any thread drops `A: Send` and `R: Send`.
-unsafe impl<A: Send + Sync, R: Send> Send for FutureJob<A, R> {}
-// SAFETY: as for `Send`; every field reachable through `&FutureJob` is
-// `Sync` or behind the mutex.
-unsafe impl<A: Send + Sync, R: Send> Sync for FutureJob<A, R> {}
-
-impl<A, R> Job for FutureJob<A, R>
+// SAFETY: `slots` points to the job's buffer of `R`, the result type the
+// registry checked for the route, with capacity ≥ the item count; only
+// `resolve` takes the buffer, after the job is done.
+unsafe impl<A, R> JobKind for FutureJob<A, R>
 where
     A: Send + Sync + 'static,
     R: Send + 'static,
 {
-    fn id(&self) -> JobId {
-        self.base.id
+    type Args = A;
+
+    fn base(&self) -> &JobBase<A> {
+        &self.base
     }
 
-    fn claims(&self) -> &Claims {
-        &self.base.claims
-    }
-
-    fn links(&self) -> &Links {
-        &self.base.links
-    }
-
-    fn name(&self) -> &Arc<str> {
-        &self.base.route().name
-    }
-
-    fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
-        // SAFETY: `slots` points to a buffer of `R` (the registry checked
-        // the handler returns `R`) with capacity ≥ `total` ≥ `range.end`;
-        // `range` was claimed from this job, so no other actor writes it,
-        // and `resolve` reads the buffer only after completion.
-        unsafe {
-            self.base
-                .run(kernel, range, Output::Slots(self.slots.cast()))
-        }
+    fn output(&self) -> Output {
+        self.slots.output()
     }
 
     fn resolve(&self) {
@@ -231,7 +211,7 @@ where
             };
             // SAFETY: this is the job's buffer, taken once (it is now
             // `None`), and `resolve` runs after the job is done.
-            let outcome = unsafe { self.base.outcome(ManuallyDrop::into_inner(buffer)) };
+            let outcome = unsafe { self.base.outcome(buffer) };
             state.outcome = Some(outcome);
             state.waker.take()
         };
@@ -274,18 +254,5 @@ where
         };
         // Outside the lock: dropping results runs user `Drop`.
         drop((outcome, waker));
-    }
-}
-
-impl<A, R> Drop for FutureJob<A, R> {
-    fn drop(&mut self) {
-        // A job dropped unresolved (only when its dispatcher was leaked):
-        // free the buffer without touching results of unknown state.
-        let buffer = lock(&self.state).buffer.take();
-        if let Some(buffer) = buffer {
-            let mut buffer = ManuallyDrop::into_inner(buffer);
-            // SAFETY: length 0 never reads a slot; the allocation is freed.
-            unsafe { buffer.set_len(0) };
-        }
     }
 }

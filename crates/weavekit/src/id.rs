@@ -168,14 +168,14 @@ impl JobTable {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::job::{Batching, Claims, DetachedJob, Route};
+    use crate::job::{Batching, Claims, DetachedJob, JobBase, Route};
 
     fn job() -> Arc<dyn Job> {
         let route = Route {
             name: Arc::from("j"),
             handler: 0,
         };
-        Arc::new(DetachedJob::new(
+        Arc::new(DetachedJob::new(JobBase::new(
             JobId {
                 slot: 0,
                 generation: 0,
@@ -183,7 +183,7 @@ mod tests {
             route,
             Claims::new(1, Batching::new(None, 1)),
             (),
-        ))
+        )))
     }
 
     #[test]

@@ -1,6 +1,20 @@
 //! A job: its items, how actors claim them in batches, where results land,
 //! and how the last batch to finish hands the job back to the master.
 //!
+//! # Kinds
+//!
+//! There are four kinds of job: tracked and detached (here), awaited by a
+//! [`JobFuture`](crate::JobFuture) (`future.rs`) and handed to a `then`
+//! closure (`then.rs`). The pool and the master see each one as a
+//! `dyn` [`Job`]. All of them embed a [`JobBase`] (id, handler, claims,
+//! dependency links, arguments, span), which runs every batch and turns a
+//! finished job's result buffer (`buffer.rs`) into its outcome. A kind
+//! implements only [`JobKind`]: where its results go (its buffer's slots,
+//! or nowhere) and how its outcome is delivered (on the master in
+//! [`Job::finish`], or by the finishing thread in [`Job::resolve`]). One
+//! blanket impl makes every `JobKind` a `Job`. Every dispatch checks its
+//! call the same way before it builds a kind (`check.rs`).
+//!
 //! # Claiming
 //!
 //! A job is a cursor over `0..total`. An actor claims the next contiguous
@@ -43,10 +57,10 @@
 //! always finish.
 
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::ops::Range;
 
 use crate::after::Links;
+use crate::buffer::{Buffer, Slots};
 use crate::error::Error;
 use crate::id::JobId;
 use crate::kernel::{drop_slots, note_drop_panic, ItemPanic, Kernel, Output};
@@ -107,7 +121,7 @@ pub(crate) struct Claims {
     /// Ranges `0..claimed_limit` were claimed; set below `total` only when a
     /// failure or a cancel skips the rest.
     claimed_limit: AtomicUsize,
-    /// Set by a [`Claims::cancel`] that skipped items; read after completion.
+    /// Set by [`Claims::mark_cancelled`]; read after completion.
     cancelled: AtomicBool,
     /// Panics, one per failed batch; only touched on the failure path.
     failures: Mutex<Vec<Failure>>,
@@ -303,6 +317,9 @@ pub(crate) fn cancel(job: &Arc<dyn Job>, hub: &Hub) -> bool {
 /// which delivers the outcome with [`Job::finish`] and drops it from its
 /// table. What the outcome is (a callback, panics to report) is the job's
 /// own business.
+///
+/// Implemented once, for every [`JobKind`]: a kind states only what sets
+/// it apart, the rest comes from the [`JobBase`] it embeds.
 pub(crate) trait Job: Send + Sync {
     /// The id the master's table knows the job by.
     fn id(&self) -> JobId;
@@ -320,7 +337,7 @@ pub(crate) trait Job: Send + Sync {
     }
 
     /// The job's name.
-    fn name(&self) -> &crate::sync::Arc<str>;
+    fn name(&self) -> &Arc<str>;
 
     /// Runs `range` (claimed from this job) on an actor's kernel. Returns
     /// true when this call finished the job.
@@ -328,7 +345,7 @@ pub(crate) trait Job: Send + Sync {
 
     /// Whoever finished the job, once, right then: resolves a
     /// [`JobFuture`](crate::JobFuture) (other jobs deliver on the master).
-    fn resolve(&self) {}
+    fn resolve(&self);
 
     /// Master only, once, after the job is done: delivers the outcome. A
     /// tracked job fires its callback and returns true; a detached job
@@ -336,8 +353,69 @@ pub(crate) trait Job: Send + Sync {
     fn finish(&self, errors: &mut Vec<Error>) -> bool;
 }
 
-/// What every job has, whatever it returns: its id, the handler it runs,
-/// its claim state, its arguments and its span.
+/// One kind of job: where its results go ([`JobKind::output`]) and how its
+/// outcome is delivered ([`JobKind::resolve`], [`JobKind::finish`]).
+/// Everything else a [`Job`] does is the same for every kind and comes
+/// from its [`JobBase`].
+///
+/// # Safety
+///
+/// [`JobKind::output`] must return [`Output::Discard`], or
+/// [`Output::Slots`] of a buffer of the result type of the handler that
+/// `base()` routes to, with room for `base().claims.total()` values, alive
+/// as long as the job, whose slots nothing touches until the job is done
+/// but the actors writing the ranges they claimed (see `buffer.rs`).
+pub(crate) unsafe trait JobKind: Send + Sync {
+    /// The job's arguments.
+    type Args: Send + Sync + 'static;
+
+    /// What every job has.
+    fn base(&self) -> &JobBase<Self::Args>;
+
+    /// Where the handler's results go.
+    fn output(&self) -> Output;
+
+    /// As [`Job::resolve`]; by default nothing (the master delivers).
+    fn resolve(&self) {}
+
+    /// As [`Job::finish`].
+    fn finish(&self, errors: &mut Vec<Error>) -> bool;
+}
+
+impl<K: JobKind> Job for K {
+    fn id(&self) -> JobId {
+        self.base().id
+    }
+
+    fn claims(&self) -> &Claims {
+        &self.base().claims
+    }
+
+    fn links(&self) -> &Links {
+        &self.base().links
+    }
+
+    fn name(&self) -> &Arc<str> {
+        &self.base().route.name
+    }
+
+    fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
+        // SAFETY: `output` is valid for the handler's results (the
+        // `JobKind` contract), and `range` was claimed from this job.
+        unsafe { self.base().run(kernel, range, self.output()) }
+    }
+
+    fn resolve(&self) {
+        JobKind::resolve(self);
+    }
+
+    fn finish(&self, errors: &mut Vec<Error>) -> bool {
+        JobKind::finish(self, errors)
+    }
+}
+
+/// What every job has, whatever its kind: its id, the handler it runs,
+/// its claim and dependency state, its arguments and its span.
 pub(crate) struct JobBase<A> {
     pub(crate) id: JobId,
     route: Route,
@@ -366,12 +444,7 @@ impl<A: Send + Sync + 'static> JobBase<A> {
     ///
     /// As [`ErasedHandler::run`](crate::kernel::ErasedHandler::run), for
     /// `output`; `range` must have been claimed from `claims`.
-    pub(crate) unsafe fn run(
-        &self,
-        kernel: &mut Kernel,
-        range: Range<usize>,
-        output: Output,
-    ) -> bool {
+    unsafe fn run(&self, kernel: &mut Kernel, range: Range<usize>, output: Output) -> bool {
         let _span = self
             .trace
             .batch(&self.route.name, kernel.actor_index(), &range);
@@ -386,14 +459,17 @@ impl<A: Send + Sync + 'static> JobBase<A> {
         };
         self.claims.complete(len + skipped)
     }
+}
 
+impl<A> JobBase<A> {
     /// The results, or the failure, of a finished job.
     ///
     /// # Safety
     ///
-    /// `buffer` must be the job's result buffer (length 0, the slots the
-    /// actors wrote), taken once, after the job is done.
-    pub(crate) unsafe fn outcome<R>(&self, mut buffer: Vec<R>) -> Result<Vec<R>, Error> {
+    /// `buffer` must be the job's result buffer, taken once, after the job
+    /// is done.
+    pub(crate) unsafe fn outcome<R>(&self, buffer: Buffer<R>) -> Result<Vec<R>, Error> {
+        let mut buffer = buffer.into_vec();
         let claims = &self.claims;
         let failure = claims.first_failure();
         let dependency_failed = self.links.dependency_failed();
@@ -430,15 +506,15 @@ impl<A: Send + Sync + 'static> JobBase<A> {
         }
     }
 
-    /// The handler the job runs.
-    pub(crate) fn route(&self) -> &Route {
-        &self.route
+    /// The job's name, for errors about it.
+    pub(crate) fn job_name(&self) -> String {
+        self.route.name.to_string()
     }
 
     /// The error reporting `panic` in this job.
     fn error(&self, panic: ItemPanic) -> Error {
         Error::HandlerPanicked {
-            job: self.route.name.to_string(),
+            job: self.job_name(),
             item: panic.item,
             message: panic.message,
         }
@@ -448,38 +524,24 @@ impl<A: Send + Sync + 'static> JobBase<A> {
 /// A tracked job: results in item order, a callback on the master.
 pub(crate) struct TrackedJob<A, R, C> {
     base: JobBase<A>,
-    /// Start of the result buffer; actors write disjoint claimed slots.
-    slots: *mut R,
+    slots: Slots<R>,
     /// The buffer's owner and the callback: master thread only.
     master: MasterOnly<Option<Completion<R, C>>>,
 }
 
 /// What the master takes out of a finished tracked job.
 struct Completion<R, C> {
-    buffer: ManuallyDrop<Vec<R>>,
+    buffer: Buffer<R>,
     callback: C,
 }
 
-impl<A, R, C> TrackedJob<A, R, C>
-where
-    A: Send + Sync + 'static,
-    C: FnOnce(Result<Vec<R>, Error>),
-{
-    /// A job over `claims.total()` items writing into `buffer` (capacity ≥
-    /// the total, length 0).
-    pub(crate) fn new(
-        id: JobId,
-        route: Route,
-        claims: Claims,
-        args: A,
-        buffer: Vec<R>,
-        callback: C,
-    ) -> Self {
-        debug_assert!(buffer.capacity() >= claims.total() && buffer.is_empty());
-        let mut buffer = ManuallyDrop::new(buffer);
+impl<A, R, C> TrackedJob<A, R, C> {
+    /// A job writing into `buffer` (capacity ≥ the item count, length 0).
+    pub(crate) fn new(base: JobBase<A>, buffer: Vec<R>, callback: C) -> Self {
+        let (buffer, slots) = Buffer::new(buffer, base.claims.total());
         TrackedJob {
-            slots: buffer.as_mut_ptr(),
-            base: JobBase::new(id, route, claims, args),
+            base,
+            slots,
             master: MasterOnly::new(Some(Completion { buffer, callback })),
         }
     }
@@ -487,47 +549,34 @@ where
 
 // SAFETY: actors share `&TrackedJob` to read `args` (`A: Sync`), claim and
 // complete through atomics and a mutex, and write disjoint result slots of
-// `R: Send`. The callback and the buffer's ownership sit in `MasterOnly`,
-// touched only by the master thread (see `MasterOnly`). Dropping the job on
-// an actor thread drops `A: Send`, and a `MasterOnly` that `finish` has
-// emptied or, for a job that never finished, whose callback `Drop` leaks
-// rather than drops (freeing only the buffer's memory, no `R` in it).
+// `R: Send` (see `Slots`). The callback and the buffer's ownership sit in
+// `MasterOnly`, touched only by the master thread (see `MasterOnly`).
+// Dropping the job on an actor thread drops `A: Send`, and a `MasterOnly`
+// that `finish` has emptied or, for a job that never finished, whose
+// callback `Drop` leaks rather than drops (freeing only the buffer's
+// memory, no `R` in it).
 unsafe impl<A: Send + Sync, R: Send, C> Send for TrackedJob<A, R, C> {}
 // SAFETY: as for `Send`: every field reachable through `&TrackedJob` from an
 // actor is either `Sync` or master-only.
 unsafe impl<A: Send + Sync, R: Send, C> Sync for TrackedJob<A, R, C> {}
 
-impl<A, R, C> Job for TrackedJob<A, R, C>
+// SAFETY: `slots` points to the job's buffer of `R`, the result type the
+// registry checked for the route, with capacity ≥ the item count; only
+// `finish` takes the buffer, on the master, after the job is done.
+unsafe impl<A, R, C> JobKind for TrackedJob<A, R, C>
 where
     A: Send + Sync + 'static,
     R: Send + 'static,
     C: FnOnce(Result<Vec<R>, Error>) + 'static,
 {
-    fn id(&self) -> JobId {
-        self.base.id
+    type Args = A;
+
+    fn base(&self) -> &JobBase<A> {
+        &self.base
     }
 
-    fn claims(&self) -> &Claims {
-        &self.base.claims
-    }
-
-    fn links(&self) -> &Links {
-        &self.base.links
-    }
-
-    fn name(&self) -> &crate::sync::Arc<str> {
-        &self.base.route.name
-    }
-
-    fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
-        // SAFETY: `slots` points to a buffer of `R` (the registry checked
-        // the handler returns `R`) with capacity ≥ `total` ≥ `range.end`;
-        // `range` was claimed from this job, so no other actor writes it,
-        // and the master reads the buffer only after completion.
-        unsafe {
-            self.base
-                .run(kernel, range, Output::Slots(self.slots.cast()))
-        }
+    fn output(&self) -> Output {
+        self.slots.output()
     }
 
     fn finish(&self, _errors: &mut Vec<Error>) -> bool {
@@ -538,7 +587,7 @@ where
             return false;
         };
         // SAFETY: `buffer` is this job's result buffer, and the job is done.
-        let outcome = unsafe { self.base.outcome(ManuallyDrop::into_inner(buffer)) };
+        let outcome = unsafe { self.base.outcome(buffer) };
         callback(outcome);
         true
     }
@@ -547,12 +596,11 @@ where
 impl<A, R, C> Drop for TrackedJob<A, R, C> {
     fn drop(&mut self) {
         // A job dropped unfinished (only when its dispatcher was leaked):
-        // free the buffer without touching results of unknown state, and
-        // leak the callback, which may belong to another thread.
+        // the buffer frees its storage without touching results of unknown
+        // state (see `Buffer`); the callback is leaked, since it may belong
+        // to another thread.
         if let Some(Completion { buffer, callback }) = self.master.get_mut_owned().take() {
-            let mut buffer = ManuallyDrop::into_inner(buffer);
-            // SAFETY: length 0 never reads a slot; the allocation is freed.
-            unsafe { buffer.set_len(0) };
+            drop(buffer);
             std::mem::forget(callback);
         }
     }
@@ -563,38 +611,22 @@ pub(crate) struct DetachedJob<A> {
     base: JobBase<A>,
 }
 
-impl<A: Send + Sync + 'static> DetachedJob<A> {
-    pub(crate) fn new(id: JobId, route: Route, claims: Claims, args: A) -> Self {
-        DetachedJob {
-            base: JobBase::new(id, route, claims, args),
-        }
+impl<A> DetachedJob<A> {
+    pub(crate) fn new(base: JobBase<A>) -> Self {
+        DetachedJob { base }
     }
 }
 
-impl<A> Job for DetachedJob<A>
-where
-    A: Send + Sync + 'static,
-{
-    fn id(&self) -> JobId {
-        self.base.id
+// SAFETY: `Output::Discard` writes nothing.
+unsafe impl<A: Send + Sync + 'static> JobKind for DetachedJob<A> {
+    type Args = A;
+
+    fn base(&self) -> &JobBase<A> {
+        &self.base
     }
 
-    fn claims(&self) -> &Claims {
-        &self.base.claims
-    }
-
-    fn links(&self) -> &Links {
-        &self.base.links
-    }
-
-    fn name(&self) -> &crate::sync::Arc<str> {
-        &self.base.route.name
-    }
-
-    fn run(&self, kernel: &mut Kernel, range: Range<usize>) -> bool {
-        // SAFETY: `Output::Discard` writes nothing; `range` was claimed from
-        // this job.
-        unsafe { self.base.run(kernel, range, Output::Discard) }
+    fn output(&self) -> Output {
+        Output::Discard
     }
 
     fn finish(&self, errors: &mut Vec<Error>) -> bool {

@@ -57,7 +57,9 @@
 #![warn(unreachable_pub)]
 
 mod after;
+mod buffer;
 mod builder;
+mod check;
 mod dispatcher;
 mod error;
 mod future;

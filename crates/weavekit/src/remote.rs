@@ -6,7 +6,8 @@
 //! job kinds whose outcome needs no master either: detached jobs and
 //! [`JobFuture`]s, resolved by the actor that finishes them. Remote jobs
 //! count as in flight for the dispatcher's `wait` and drop, so none is lost
-//! at shutdown.
+//! at shutdown. A remote dispatch is checked exactly as the master's is
+//! (`check.rs`).
 //!
 //! # Closing without losing a job
 //!
@@ -38,10 +39,11 @@
 use std::fmt;
 
 use crate::after::Links;
+use crate::check::{Checks, Request};
 use crate::error::Error;
-use crate::future::{FutureJob, JobFuture};
+use crate::future::JobFuture;
 use crate::id::JobId;
-use crate::job::{Batching, Claims, DetachedJob, Job};
+use crate::job::{DetachedJob, Job};
 use crate::key::{DispatchKey, Job as Key};
 use crate::pool::Hub;
 use crate::registry::Registry;
@@ -82,6 +84,15 @@ pub(crate) struct Shared {
     pub(crate) hub: Arc<Hub>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) actor_count: usize,
+}
+
+impl Shared {
+    fn checks(&self) -> Checks<'_> {
+        Checks {
+            registry: &self.registry,
+            actors: self.actor_count,
+        }
+    }
 }
 
 impl Remote {
@@ -278,14 +289,18 @@ impl<'a, K: DispatchKey> RemoteSpec<'a, K> {
         self
     }
 
+    fn request(&self) -> Request<'_> {
+        Request::new(self.key.key_name(), self.count, self.batch)
+    }
+
     fn dispatch_detached<A: Send + Sync + 'static>(self, args: A) -> Result<JobId, Error> {
-        let (name, count, batch) = (self.key.key_name(), self.count, self.batch);
+        let request = self.request();
         self.remote.submit(self.after, |shared| {
-            let route = shared.registry.detached::<A>(name)?;
-            let batching = batching(name, batch, shared.actor_count)?;
-            let id = shared.hub.remote_id();
-            let job = DetachedJob::new(id, route, Claims::new(count, batching), args);
-            Ok((Arc::new(job) as Arc<dyn Job>, id))
+            let base = shared
+                .checks()
+                .detached(request, args, || shared.hub.remote_id())?;
+            let id = base.id;
+            Ok((Arc::new(DetachedJob::new(base)) as Arc<dyn Job>, id))
         })
     }
 
@@ -294,18 +309,12 @@ impl<'a, K: DispatchKey> RemoteSpec<'a, K> {
         A: Send + Sync + 'static,
         R: Send + 'static,
     {
-        let spec = (self.key.key_name(), self.count, self.batch);
+        let request = self.request();
         self.remote.submit(self.after, |shared| {
-            let id = shared.hub.remote_id();
-            future_job(
-                &shared.hub,
-                &shared.registry,
-                shared.actor_count,
-                id,
-                spec,
-                reuse,
-                args,
-            )
+            let (base, buffer) = shared
+                .checks()
+                .tracked(request, reuse, args, || shared.hub.remote_id())?;
+            Ok(JobFuture::new(base, buffer, &shared.hub))
         })
     }
 }
@@ -445,65 +454,4 @@ impl<K: DispatchKey> fmt::Debug for RemoteSpec<'_, K> {
             .field("after", &self.after)
             .finish()
     }
-}
-
-/// The batching rule for a dispatch, or [`Error::ZeroBatchSize`].
-pub(crate) fn batching(
-    name: &str,
-    batch_size: Option<usize>,
-    actors: usize,
-) -> Result<Batching, Error> {
-    if batch_size == Some(0) {
-        return Err(Error::ZeroBatchSize {
-            job: name.to_owned(),
-        });
-    }
-    Ok(Batching::new(batch_size, actors))
-}
-
-/// The result buffer of a job of `count` items: `reuse` emptied (its
-/// storage kept), or a new one; [`Error::TooManyItems`] if it cannot hold
-/// `count` results.
-pub(crate) fn result_buffer<R>(
-    name: &str,
-    count: usize,
-    reuse: Option<Vec<R>>,
-) -> Result<Vec<R>, Error> {
-    let mut buffer = reuse.unwrap_or_default();
-    buffer.clear();
-    if buffer.try_reserve_exact(count).is_err() {
-        return Err(Error::TooManyItems {
-            job: name.to_owned(),
-            items: count,
-        });
-    }
-    Ok(buffer)
-}
-
-/// Checks a dispatch awaited by a future and builds its job under `id`.
-pub(crate) fn future_job<A, R>(
-    hub: &Arc<Hub>,
-    registry: &Registry,
-    actors: usize,
-    id: JobId,
-    (name, count, batch_size): (&str, usize, Option<usize>),
-    reuse: Option<Vec<R>>,
-    args: A,
-) -> Result<(Arc<dyn Job>, JobFuture<R>), Error>
-where
-    A: Send + Sync + 'static,
-    R: Send + 'static,
-{
-    let route = registry.tracked::<A, R>(name)?;
-    let batching = batching(name, batch_size, actors)?;
-    let buffer = result_buffer(name, count, reuse)?;
-    let job = Arc::new(FutureJob::new(
-        id,
-        route,
-        Claims::new(count, batching),
-        args,
-        buffer,
-    ));
-    let future = JobFuture::new(Arc::clone(&job), Arc::clone(hub));
-    Ok((job, future))
 }
