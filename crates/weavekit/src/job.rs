@@ -362,9 +362,10 @@ pub(crate) trait Job: Send + Sync {
 ///
 /// [`JobKind::output`] must return [`Output::Discard`], or
 /// [`Output::Slots`] of a buffer of the result type of the handler that
-/// `base()` routes to, with room for `base().claims.total()` values, alive
-/// as long as the job, whose slots nothing touches until the job is done
-/// but the actors writing the ranges they claimed (see `buffer.rs`).
+/// `base()` routes to, with room for `base().claims.total()` values, whose
+/// storage stays allocated, and whose slots nothing touches but the actors
+/// writing the ranges they claimed, until the job is done (see
+/// `buffer.rs`).
 pub(crate) unsafe trait JobKind: Send + Sync {
     /// The job's arguments.
     type Args: Send + Sync + 'static;
