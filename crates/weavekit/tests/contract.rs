@@ -95,9 +95,11 @@ const SEND: Job<Mutex<mpsc::Sender<usize>>> = Job::new("send");
 fn worker(kernel: &mut Kernel) {
     // Per-actor state that is neither Send nor Sync: handlers need neither.
     let calls = Rc::new(Cell::new(0_u64));
+    let mut seen = 0_u64; // handlers are FnMut
     let index = kernel.actor_index();
     kernel.on(SQUARE, move |id, add| {
-        calls.set(calls.get() + 1);
+        seen += 1;
+        calls.set(seen);
         id as u64 * id as u64 + add
     });
     kernel.on_detached(COUNT, |_, hits| {
