@@ -1083,3 +1083,27 @@ fn a_master_job_after_a_remote_job_waits_for_it() {
         "ran before its dependency"
     );
 }
+
+#[test]
+#[ignore = "gap: the future of a job destroy_timeout left unfinished never \
+            resolves, even after the stuck handler returned (its job is leaked)"]
+fn a_future_left_unfinished_by_destroy_timeout_still_resolves() {
+    let d = dispatcher(1);
+    let gate = Arc::new(Gate::default());
+    let future = d.job(GATED, 3).batch(1).future(Arc::clone(&gate)).unwrap();
+    let queued = d.remote().job(SQUARE, 2).future(0).unwrap();
+    gate.await_entered(1);
+    let err = d.destroy_timeout(Duration::from_millis(10)).unwrap_err();
+    assert!(matches!(err, Error::Stuck { .. }), "{err:?}");
+    gate.open();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(futures_lite::future::block_on(future).map(|buf| buf.len()));
+        let _ = tx.send(futures_lite::future::block_on(queued).map(|buf| buf.len()));
+    });
+    // Any outcome will do (Ok, or an error such as Closed); never none.
+    for which in ["the running job's future", "the queued job's future"] {
+        let outcome = rx.recv_timeout(Duration::from_secs(5));
+        assert!(outcome.is_ok(), "{which} never resolved");
+    }
+}
