@@ -429,7 +429,10 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
                     text.push_str("\n\t");
                     text.push_str(line.trim());
                 }
-                state.task_errors.borrow_mut().push(text);
+                state
+                    .task_errors
+                    .borrow_mut()
+                    .push(vm::shorten_traceback(&text));
                 Ok(())
             },
         )?,

@@ -300,15 +300,53 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 /// A Luau error as a script author wants to read it: the message, then the
-/// traceback when there is one, without mlua's "runtime error:" prefixes.
+/// traceback when there is one (its middle left out when it is very long,
+/// see [`shorten_traceback`]), without mlua's "runtime error:" prefixes.
 pub(crate) fn describe_error(error: &mlua::Error) -> String {
+    shorten_traceback(&describe_error_in_full(error))
+}
+
+/// How many frames of a long traceback are kept from its top...
+const TRACEBACK_HEAD: usize = 10;
+/// ... and from its bottom, where the script's own entry point is.
+const TRACEBACK_TAIL: usize = 11;
+
+/// `text` with the middle of its traceback left out when that has more
+/// than `TRACEBACK_HEAD + TRACEBACK_TAIL` frames, as Lua's own
+/// `debug.traceback` does: Luau's keeps every frame, and a stack overflow
+/// would otherwise be a message of some 20,000 lines (1.7 MB).
+pub(crate) fn shorten_traceback(text: &str) -> String {
+    let Some(start) = text.rfind("stack traceback:") else {
+        return text.to_owned();
+    };
+    let (head, frames) = text.split_at(start + "stack traceback:".len());
+    let lines: Vec<&str> = frames.lines().filter(|line| !line.is_empty()).collect();
+    if lines.len() <= TRACEBACK_HEAD + TRACEBACK_TAIL {
+        return text.to_owned();
+    }
+    let skipped = lines.len() - TRACEBACK_HEAD - TRACEBACK_TAIL;
+    let mut short = head.to_owned();
+    for line in &lines[..TRACEBACK_HEAD] {
+        short.push('\n');
+        short.push_str(line);
+    }
+    short.push_str(&format!("\n\t... ({skipped} frames left out)"));
+    for line in &lines[lines.len() - TRACEBACK_TAIL..] {
+        short.push('\n');
+        short.push_str(line);
+    }
+    short
+}
+
+/// [`describe_error`] with every traceback frame.
+fn describe_error_in_full(error: &mlua::Error) -> String {
     match error {
         // mlua's message handler adds a frame for itself: drop it.
         mlua::Error::RuntimeError(message) => message.replacen("\n\t[C]: in ?", "", 1),
         mlua::Error::MemoryError(message) => message.clone(),
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::CallbackError { traceback, cause } => {
-            let cause = describe_error(cause);
+            let cause = describe_error_in_full(cause);
             if cause.contains("stack traceback:") {
                 cause
             } else {
@@ -316,7 +354,7 @@ pub(crate) fn describe_error(error: &mlua::Error) -> String {
             }
         }
         mlua::Error::WithContext { context, cause } => {
-            format!("{context}: {}", describe_error(cause))
+            format!("{context}: {}", describe_error_in_full(cause))
         }
         other => other.to_string(),
     }
@@ -334,6 +372,22 @@ pub(crate) fn type_name(value: &LuaValue) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_tracebacks_keep_their_first_and_last_frames() {
+        let frames: Vec<String> = (1..=100).map(|n| format!("\tframe {n}")).collect();
+        let text = format!("boom\nstack traceback:\n{}", frames.join("\n"));
+        let short = shorten_traceback(&text);
+        let lines: Vec<&str> = short.lines().collect();
+        assert_eq!(lines.len(), 2 + TRACEBACK_HEAD + 1 + TRACEBACK_TAIL);
+        assert_eq!(lines[..3], ["boom", "stack traceback:", "\tframe 1"]);
+        assert_eq!(lines[2 + TRACEBACK_HEAD], "\t... (79 frames left out)");
+        assert_eq!(lines.last(), Some(&"\tframe 100"));
+        // Short ones, and messages with no traceback, stay as they are.
+        let few = format!("boom\nstack traceback:\n{}", frames[..21].join("\n"));
+        assert_eq!(shorten_traceback(&few), few);
+        assert_eq!(shorten_traceback("just a message"), "just a message");
+    }
 
     #[test]
     fn native_directive_is_read_from_the_header_only() {

@@ -1,0 +1,2 @@
+-- A `.lua` module: the extension is implied.
+return { name = "legacy" }
