@@ -148,10 +148,9 @@ impl DispatcherBuilder {
     /// Names actor `index`'s thread `name(index)` (seen in debuggers,
     /// profilers and panic messages). Default: `weave-actor-{index}`.
     ///
-    /// # Panics
-    ///
-    /// [`build`](DispatcherBuilder::build) panics, as
-    /// `std::thread::Builder::spawn` does, if a name contains a NUL byte.
+    /// A name containing a NUL byte (which no operating system thread name
+    /// can hold) makes [`build`](DispatcherBuilder::build) return
+    /// [`Error::Spawn`](crate::Error::Spawn) for that actor.
     ///
     /// # Examples
     ///
@@ -318,16 +317,12 @@ impl DispatcherBuilder {
     /// [`Error::NoActors`] for an actor count of 0;
     /// [`Error::TooManyActors`] above [`Dispatcher::MAX_ACTORS`], before
     /// any thread starts; [`Error::Spawn`] when the operating system refuses
-    /// a thread (too many threads, a stack size it cannot map);
+    /// a thread (too many threads, a stack size it cannot map) or a thread
+    /// name holds a NUL byte;
     /// [`Error::WorkerPanicked`] (naming the actor, with the panic message)
     /// when the entry panics on any actor; [`Error::WorkersDisagree`] when
     /// actors register different handlers. On error every actor already
     /// started is stopped and joined.
-    ///
-    /// # Panics
-    ///
-    /// If a thread name from [`thread_name`](DispatcherBuilder::thread_name)
-    /// contains a NUL byte (as `std::thread::Builder::spawn`).
     ///
     /// # Examples
     ///

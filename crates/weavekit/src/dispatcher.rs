@@ -380,7 +380,10 @@ impl Dispatcher {
 
     /// How far the job `id` has got, or `None` once its outcome has been
     /// reported (callback fired, detached panics collected) or for an id
-    /// this dispatcher does not know. O(1), never blocks.
+    /// this dispatcher does not know. O(1), never blocks. Ids issued by
+    /// this dispatcher's [`Remote`]s count too (until the master reports
+    /// their jobs at a `poll`); looking one up takes the remotes' job
+    /// directory's lock for a moment.
     ///
     /// # Examples
     ///
@@ -404,7 +407,9 @@ impl Dispatcher {
     /// `Err(Error::Cancelled { .. })` (a detached job just ends). Returns
     /// whether it cancelled anything: `false` when the job is unknown,
     /// finished, or has every item already claimed (it then finishes as if
-    /// never cancelled). O(1), never blocks.
+    /// never cancelled). O(1), never blocks. A remote's job (its future
+    /// then resolves to `Err(Error::Cancelled { .. })`) can be cancelled
+    /// too, as for [`progress`](Dispatcher::progress).
     ///
     /// # Examples
     ///
@@ -426,9 +431,10 @@ impl Dispatcher {
     }
 
     /// Blocks until the job `id`'s outcome has been reported: its callback
-    /// fired (a detached job: its panics collected). Other callbacks that
-    /// become ready meanwhile fire too, and deferred jobs start. Returns at
-    /// once for an unknown or already reported id.
+    /// fired (a detached job: its panics collected; a remote's job: it
+    /// finished and the master reclaimed it). Other callbacks that become
+    /// ready meanwhile fire too, and deferred jobs start. Returns at once
+    /// for an unknown or already reported id.
     ///
     /// # Panics
     ///
@@ -613,8 +619,10 @@ impl Dispatcher {
     /// finished jobs still fire before the call returns; the callbacks of
     /// unfinished jobs never fire (they are leaked, not dropped, as they
     /// may hold master-thread state), and results already written for them
-    /// are leaked. A callback that panics meanwhile is reported on stderr,
-    /// as in `destroy`.
+    /// are leaked. The [`JobFuture`](crate::JobFuture)s of unfinished jobs
+    /// (the master's and its remotes') resolve to `Err(Error::Closed)`
+    /// before the call returns, so no task awaits them for ever. A callback
+    /// that panics meanwhile is reported on stderr, as in `destroy`.
     ///
     /// # Errors
     ///
@@ -786,11 +794,12 @@ impl DispatchHandle {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn progress(&self, id: JobId) -> Option<Progress> {
-        let jobs = self.master.jobs.borrow();
-        let claims = jobs.get(id)?.claims();
-        Some(Progress {
-            done: claims.done(),
-            total: claims.total(),
+        self.master.with_job(id, |job| {
+            let claims = job.claims();
+            Progress {
+                done: claims.done(),
+                total: claims.total(),
+            }
         })
     }
 
@@ -941,8 +950,15 @@ impl Master {
         }
         {
             let jobs = self.jobs.borrow();
-            for dependency in after.iter().filter_map(|&id| jobs.get(id)) {
-                Links::register(&job, &**dependency);
+            for &dependency in after {
+                match jobs.get(dependency) {
+                    Some(dependency) => Links::register(&job, &**dependency),
+                    // A remote's job lives in the directory until reported.
+                    None if dependency.is_remote() => {
+                        self.hub.register_after(&job, &[dependency]);
+                    }
+                    None => {}
+                }
             }
         }
         if deferred {
@@ -1009,10 +1025,32 @@ impl Master {
     }
 
     fn cancel(&self, id: JobId) -> bool {
-        let Some(job) = self.jobs.borrow().get(id).cloned() else {
-            return false;
+        self.with_job(id, |job| crate::job::cancel(job, &self.hub))
+            .unwrap_or(false)
+    }
+
+    /// `f` of the job `id` if it is in flight: the master's own jobs from
+    /// its table (no lock), a remote's from the hub's directory.
+    fn with_job<T>(&self, id: JobId, f: impl FnOnce(&Arc<dyn Job>) -> T) -> Option<T> {
+        let own = self.jobs.borrow().get(id).cloned();
+        let job = match own {
+            Some(job) => job,
+            None if id.is_remote() => self.hub.find_published(id)?,
+            None => return None,
         };
-        crate::job::cancel(&job, &self.hub)
+        let out = f(&job);
+        self.hub.release(job);
+        Some(out)
+    }
+
+    /// Whether the job `id` is in flight (not reported yet).
+    fn knows(&self, id: JobId) -> bool {
+        self.jobs.borrow().get(id).is_some()
+            || (id.is_remote()
+                && self.hub.find_published(id).is_some_and(|job| {
+                    self.hub.release(job);
+                    true
+                }))
     }
 
     fn poll(&self) -> usize {
@@ -1090,7 +1128,7 @@ impl Master {
     }
 
     fn wait_for(&self, id: JobId) {
-        self.wait_until(|master| master.jobs.borrow().get(id).is_none());
+        self.wait_until(|master| !master.knows(id));
     }
 
     #[cfg(not(loom))]
@@ -1182,12 +1220,25 @@ impl Master {
         while let Err(message) = unwind::catch_quiet(self.quiet_panics, || self.poll()) {
             report_callback_panic(&message);
         }
+        self.abandon_unfinished();
         self.print_errors();
         Err(Error::Stuck {
             timeout,
             running,
             unfinished,
         })
+    }
+
+    /// After giving up: the futures of every job not reported (the master's
+    /// and the remotes') resolve to `Err(Error::Closed)`; callbacks of such
+    /// jobs never fire.
+    #[cfg(not(loom))]
+    fn abandon_unfinished(&self) {
+        let own: Vec<Arc<dyn Job>> = self.jobs.borrow().jobs().cloned().collect();
+        for job in own.into_iter().chain(self.hub.published()) {
+            job.abandon();
+            self.hub.release(job);
+        }
     }
 
     /// Waits as `wait` does, until nothing is in flight (true) or

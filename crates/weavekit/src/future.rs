@@ -224,6 +224,23 @@ where
         // Delivered to the future by `resolve`, on the finishing thread.
         false
     }
+
+    fn abandon(&self) {
+        let waker = {
+            let mut state = lock(&self.state);
+            if state.buffer.is_none() || state.outcome.is_some() {
+                return; // resolved already
+            }
+            // The buffer stays: a stuck actor may still write to it. Should
+            // the job finish after all, `resolve` replaces this outcome if
+            // the future has not taken it yet.
+            state.outcome = Some(Err(Error::Closed));
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 impl<A, R> Resolve<R> for FutureJob<A, R>

@@ -351,6 +351,12 @@ pub(crate) trait Job: Send + Sync {
     /// tracked job fires its callback and returns true; a detached job
     /// moves its panics to `errors` and returns false.
     fn finish(&self, errors: &mut Vec<Error>) -> bool;
+
+    /// Master, when `destroy_timeout` gives up on the job unfinished: tells
+    /// whoever waits off the master (a [`JobFuture`](crate::JobFuture))
+    /// that no outcome is coming, without touching the results, which a
+    /// stuck actor may still be writing.
+    fn abandon(&self);
 }
 
 /// One kind of job: where its results go ([`JobKind::output`]) and how its
@@ -381,6 +387,10 @@ pub(crate) unsafe trait JobKind: Send + Sync {
 
     /// As [`Job::finish`].
     fn finish(&self, errors: &mut Vec<Error>) -> bool;
+
+    /// As [`Job::abandon`]; by default nothing (callbacks of abandoned
+    /// jobs never fire).
+    fn abandon(&self) {}
 }
 
 impl<K: JobKind> Job for K {
@@ -412,6 +422,10 @@ impl<K: JobKind> Job for K {
 
     fn finish(&self, errors: &mut Vec<Error>) -> bool {
         JobKind::finish(self, errors)
+    }
+
+    fn abandon(&self) {
+        JobKind::abandon(self);
     }
 }
 

@@ -213,6 +213,23 @@ impl Hub {
         }
     }
 
+    /// Master: the published job `id` (a remote's, until the master
+    /// reports it), for `progress`, `cancel` and `wait_for` on remote ids.
+    pub(crate) fn find_published(&self, id: JobId) -> Option<Arc<dyn Job>> {
+        if !self.directory_on() {
+            return None;
+        }
+        lock(&self.directory).get(&id).cloned()
+    }
+
+    /// Master, giving up at shutdown: every published job not reported yet.
+    pub(crate) fn published(&self) -> Vec<Arc<dyn Job>> {
+        if !self.directory_on() {
+            return Vec::new();
+        }
+        lock(&self.directory).values().cloned().collect()
+    }
+
     /// Remote, before dropping the hold of a job it dispatches: makes `job`
     /// wait for the jobs `after` names that have not been reported yet
     /// (the others count as finished successfully, as for the master).
@@ -448,7 +465,16 @@ fn spawn(
             "Resource temporarily unavailable (test seam)",
         ));
     }
-    let mut builder = thread::Builder::new().name((config.thread_name)(index));
+    let name = (config.thread_name)(index);
+    if name.contains('\0') {
+        // std's `spawn` would panic on it.
+        let message = format!("thread name {name:?} contains a NUL byte");
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            message,
+        ));
+    }
+    let mut builder = thread::Builder::new().name(name);
     if let Some(bytes) = config.stack_size {
         builder = builder.stack_size(bytes);
     }

@@ -1056,8 +1056,6 @@ fn a_panicking_drop_of_arguments_or_dropped_results_never_escapes() {
 }
 
 #[test]
-#[ignore = "gap: a master job `.after` a remote's JobId does not wait for it \
-            (Master::admit looks ids up only in the master's own table)"]
 fn a_master_job_after_a_remote_job_waits_for_it() {
     const SLOW_SET: Job<Arc<AtomicBool>> = Job::new("slow_set");
     let mut d = Dispatcher::new(2, |kernel: &mut Kernel| {
@@ -1085,8 +1083,6 @@ fn a_master_job_after_a_remote_job_waits_for_it() {
 }
 
 #[test]
-#[ignore = "gap: the future of a job destroy_timeout left unfinished never \
-            resolves, even after the stuck handler returned (its job is leaked)"]
 fn a_future_left_unfinished_by_destroy_timeout_still_resolves() {
     let d = dispatcher(1);
     let gate = Arc::new(Gate::default());

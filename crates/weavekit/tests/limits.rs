@@ -144,6 +144,30 @@ fn a_stack_the_system_cannot_map_is_a_spawn_error() {
 }
 
 #[test]
+fn a_thread_name_with_a_nul_byte_is_a_spawn_error_of_that_actor() {
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&started);
+    let refused = Dispatcher::builder()
+        .actor_count(3)
+        .thread_name(|index| match index {
+            1 => "bad\0name".to_string(),
+            _ => format!("fine-{index}"),
+        })
+        .build(move |_: &mut Kernel| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    match refused {
+        Err(Error::Spawn { actor: 1, message }) => {
+            assert!(message.contains("NUL"), "{message}")
+        }
+        other => panic!("expected a spawn error of actor 1, got {other:?}"),
+    }
+    // Actor 0 may have run its entry before the refusal; it was joined.
+    assert!(started.load(std::sync::atomic::Ordering::SeqCst) <= 1);
+    assert_eq!(Arc::strong_count(&started), 1, "every started actor joined");
+}
+
+#[test]
 fn a_large_stack_runs_a_handler_the_default_stack_cannot() {
     // A 4 MiB array returned by value needs several copies of itself on the
     // actor's stack in a debug build (the default stack is 2 MiB).

@@ -322,3 +322,75 @@ fn master_jobs_dispatched_before_the_first_remote_can_be_named() {
     assert_eq!(common::only(&calls).map(|buf| buf.len()), Ok(N));
     assert_eq!(d.in_flight(), 0);
 }
+
+#[test]
+fn a_master_job_after_a_failed_remote_job_never_runs() {
+    let mut d = dispatcher();
+    let remote = d.remote();
+    let gate = Gate::new();
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let counter = Arc::new(AtomicUsize::new(0));
+    let failing = remote
+        .job(SLOW_BUMP, 4)
+        .batch(1)
+        .detached((Arc::clone(&gate), Arc::clone(&counter), true))
+        .unwrap();
+    gate.await_arrivals(1);
+    let outcome = Arc::new(std::sync::Mutex::new(None));
+    let seen = Arc::clone(&outcome);
+    d.job(BUMP, 4)
+        .after(&[failing])
+        .tracked(Arc::clone(&counter), move |buf| {
+            *seen.lock().unwrap() = Some(buf)
+        })
+        .unwrap();
+    gate.open();
+    d.wait();
+    let outcome = outcome.lock().unwrap().take().expect("the callback fired");
+    assert!(
+        matches!(outcome, Err(Error::DependencyFailed { .. })),
+        "{outcome:?}"
+    );
+    // Items 1-3 of the failed job bumped it; item 0 panicked first.
+    assert_eq!(counter.load(Ordering::SeqCst), 3, "the dependent never ran");
+    let errors = d.take_detached_errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, Error::HandlerPanicked { .. })),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn progress_cancel_and_wait_for_know_a_remote_s_jobs() {
+    // One actor, held at item 0: every other item stays unclaimed.
+    let mut d = Dispatcher::new(1, worker).unwrap();
+    let remote = d.remote();
+    let gate = Gate::new();
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let counter = Arc::new(AtomicUsize::new(0));
+    let running = remote
+        .job(SLOW_BUMP, N)
+        .batch(1)
+        .future((Arc::clone(&gate), Arc::clone(&counter), false))
+        .unwrap();
+    let id = running.id();
+    gate.await_arrivals(1);
+    let progress = d.progress(id).expect("a remote's job in flight is known");
+    assert_eq!(progress.total, N);
+    assert!(progress.done < N, "{progress:?}");
+    assert!(d.cancel(id), "unclaimed items were left to cancel");
+    gate.open();
+    d.wait_for(id);
+    assert_eq!(
+        d.progress(id),
+        None,
+        "reported once the master reclaimed it"
+    );
+    assert!(!d.cancel(id));
+    assert!(
+        matches!(block_on(running), Err(Error::Cancelled { .. })),
+        "a cancelled remote future says so"
+    );
+}
