@@ -30,6 +30,7 @@
 //! - `vm`: what every VM has (globals, `--!native`);
 //! - `require`: Luau's standard require-by-string, with the host's messages;
 //! - `stdlib`: Lune's standard library (`@lune/fs`, ...), in every VM;
+//! - `background`: the executor for the futures Lune's functions spawn;
 //! - `output`: where `print` and error reports go;
 //! - `primitive`: the host's Rust primitives and their error type.
 
@@ -37,6 +38,7 @@
 #![warn(unreachable_pub)]
 
 mod actor;
+mod background;
 mod dispatcher;
 mod limits;
 mod master;

@@ -14,9 +14,10 @@
 //!   ends the run with `code`, on an actor it raises an error.
 //! - `process.args` are the script's arguments (`weave run script a b`
 //!   gives `{"a", "b"}`), the same on every actor.
-//! - `process.create` and `stdio.prompt` need a running
-//!   `mlua-luau-scheduler` executor to spawn their background work; the host
-//!   does not run one (see the README), so they raise an error saying so.
+//! - `process.create` and `stdio.prompt` spawn background futures on the
+//!   executor Lune's scheduler would provide; here that is the host's
+//!   process-wide one (`background.rs`), attached to every VM and started by
+//!   the first call of either (a thin wrapper does that, then calls Lune's).
 //!
 //! Functions Lune implements as `async` Rust (`fs.*`, `process.exec`,
 //! `serde.compress`, `stdio.write`, ...) yield the calling Luau thread while
@@ -24,8 +25,11 @@
 //! waker that wakes the master (`master.rs`), an actor blocks its thread on
 //! them (`actor.rs`).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use crate::background;
+use crate::primitive::{primitive, HostError};
 use lune_utils::process::{ProcessArgs, ProcessEnv, ProcessJitEnablement};
 use mlua::{Function, Lua, Table, Value as LuaValue};
 
@@ -55,6 +59,7 @@ pub(crate) fn register(lua: &Lua, task: Table, args: &[String], exit: Exit) -> m
     // `luau.load` restores this after compiling: the host compiles natively
     // only for `--!native` chunks, so it is off between loads.
     lua.set_app_data(ProcessJitEnablement::new(false));
+    background::attach(lua);
     let modules = {
         let _scheduler = mlua_luau_scheduler::Scheduler::new(lua.clone());
         [
@@ -74,7 +79,7 @@ pub(crate) fn register(lua: &Lua, task: Table, args: &[String], exit: Exit) -> m
     Ok(())
 }
 
-/// Lune's `process`, with the host's `exit` and without `create`.
+/// Lune's `process`, with the host's `exit`.
 fn process(lua: &Lua, lune: Table, exit: Exit) -> mlua::Result<Table> {
     let exit = match exit {
         Exit::Master(record) => lua
@@ -87,23 +92,62 @@ fn process(lua: &Lua, lune: Table, exit: Exit) -> mlua::Result<Table> {
              reports failure by raising an error",
         )?,
     };
-    let create = unsupported(
-        lua,
-        "process.create is not available in weave run (it needs Lune's scheduler); use \
-         process.exec",
-    )?;
+    let create = starting_background(lua, lune.get("create")?, || Ok(()))?;
     replace(lua, lune, &[("exit", exit), ("create", create)])
 }
 
-/// Lune's `stdio`, without `prompt`.
+/// Lune's `stdio`, whose `prompt` first checks for a terminal.
 fn stdio(lua: &Lua, lune: Table) -> mlua::Result<Table> {
-    let prompt = unsupported(
-        lua,
-        "stdio.prompt is not available in weave run (it needs Lune's scheduler); read input \
-         with stdio.readLine",
-    )?;
+    let prompt = starting_background(lua, lune.get("prompt")?, terminal)?;
     replace(lua, lune, &[("prompt", prompt)])
 }
+
+/// Whether `stdio.prompt` has a terminal to prompt on. Lune's prompts
+/// (dialoguer's) draw on stderr and fail with "IO error: not a terminal"
+/// unless it is one; the same test here names the function and the
+/// script's line instead.
+fn terminal() -> Result<(), String> {
+    if std::io::stderr().is_terminal() {
+        Ok(())
+    } else {
+        Err(
+            "stdio.prompt needs a terminal to prompt on, and stderr is not one; \
+             read piped input with stdio.readLine or stdio.readToEnd"
+                .to_owned(),
+        )
+    }
+}
+
+/// `function` (Lune's), preceded by `check` and by starting the background
+/// executor; a failure of either is raised at the caller's line.
+fn starting_background(
+    lua: &Lua,
+    function: Function,
+    check: fn() -> Result<(), String>,
+) -> mlua::Result<Function> {
+    let start = primitive(lua, move |_, ()| {
+        check()
+            .and_then(|()| background::start())
+            .map_err(HostError::Refused)
+    })?;
+    lua.load(STARTING_LUAU)
+        .set_name("=weave/stdlib")
+        .call::<Function>((start, function))
+}
+
+/// Calls the host's `start` primitive (which answers a refusal's message or
+/// `nil`), then Lune's function, with the caller's arguments and results.
+const STARTING_LUAU: &str = r#"
+local start, lune = ...
+local error = error
+return function(...)
+	local problem = start()
+	if problem then
+		error(problem, 2)
+	end
+	return lune(...)
+end
+"#;
 
 /// `process.exit(code?)` on the master: checks the code, hands it to the
 /// host, then yields for good (the host never resumes the thread).

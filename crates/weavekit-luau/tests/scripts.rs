@@ -369,6 +369,13 @@ fn every_standard_library_module_on_master_and_actors() {
     assert!(report.stdout().lines().any(|line| line == "PASS stdlib"));
 }
 
+/// `process.create` on the master and on actors; a child awaited on the
+/// master does not block its scheduler.
+#[test]
+fn child_processes_on_master_and_actors() {
+    passes("process_create.luau");
+}
+
 #[test]
 fn require_aliases_from_a_config_luau_file() {
     passes("config_luau/require_config.luau");
