@@ -20,15 +20,21 @@
 //!
 //! The worker script and every handler call run as async calls blocked on
 //! by the actor's thread: a standard-library function that yields in Lune
-//! (`fs.readFile`, `process.exec`, ...) blocks the actor until it returns.
+//! (`fs.readFile`, `process.exec`, `child:status()`, ...) blocks the actor
+//! until it returns, or until the ready timeout (worker script) or the job
+//! timeout (handler item) runs out, which stops the wait as it stops Luau
+//! code.
 //!
 //! Extra arguments arrive as one shared [`Args`] per job. Decoding them into
 //! the VM is the only per-job cost on the actor, so it is done once per job
 //! (cached by the job's sequence number), not once per item.
 
 use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use mlua::chunk::ChunkMode;
@@ -166,6 +172,38 @@ impl Startup {
         !self.ended.get() && self.deadline.is_some_and(|deadline| now >= deadline)
     }
 
+    /// Blocks the actor's thread on `future` (an async standard-library
+    /// call), but not past the time it has: the ready timeout while the
+    /// worker script runs, the job timeout while a handler item runs. Luau's
+    /// interrupt cannot stop a wait that runs no Luau code (a child process
+    /// that never ends, a read that never comes), so the wait races a timer
+    /// and, out of time, is dropped and fails as the interrupt would.
+    fn block_on<T>(&self, future: impl Future<Output = mlua::Result<T>>) -> mlua::Result<T> {
+        let (deadline, ready) = if self.ended.get() {
+            (self.job.deadline(), false)
+        } else {
+            (self.deadline, true)
+        };
+        let Some(deadline) = deadline else {
+            return async_io::block_on(future);
+        };
+        let mut future = pin!(future);
+        let mut timer = async_io::Timer::at(deadline);
+        let outcome = async_io::block_on(poll_fn(|context| {
+            if let Poll::Ready(outcome) = future.as_mut().poll(context) {
+                return Poll::Ready(Some(outcome));
+            }
+            Pin::new(&mut timer).poll(context).map(|_| None)
+        }));
+        outcome.unwrap_or_else(|| {
+            Err(if ready {
+                self.expire()
+            } else {
+                self.job.expire()
+            })
+        })
+    }
+
     /// The error that stops a script out of time (and remembers that it did).
     fn expire(&self) -> mlua::Error {
         self.expired.set(true);
@@ -274,7 +312,7 @@ fn run_worker_script(lua: &Lua, spec: &WorkerSpec, startup: &Rc<Startup>) -> mlu
         spec.native,
     )
     // Async standard-library functions block the actor's thread.
-    .and_then(|script| async_io::block_on(script.call_async::<()>(())));
+    .and_then(|script| startup.block_on(script.call_async::<()>(())));
     lua.remove_interrupt();
     startup.ended.set(true);
     outcome
@@ -599,7 +637,9 @@ impl ActorVm {
         let mut yielded: MultiValue = thread.resume(args)?;
         while thread.status() == ThreadStatus::Resumable {
             if crate::master::is_poll_pending(&yielded) {
-                return async_io::block_on(thread.clone().into_async::<LuaValue>(())?);
+                return self
+                    .state
+                    .block_on(thread.clone().into_async::<LuaValue>(())?);
             }
             yielded = thread.resume(())?;
         }

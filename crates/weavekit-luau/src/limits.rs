@@ -237,6 +237,12 @@ impl JobClock {
         self.timeout.is_some()
     }
 
+    /// When the running item's time runs out (`None`: no item runs, or it
+    /// has no limit).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.get()
+    }
+
     /// An item starts now.
     pub(crate) fn start(&self) {
         self.expired.set(false);
