@@ -48,6 +48,24 @@
 //! thread is pending the run does not end, and the master sleeps in
 //! `park_timeout`, which the waker ends.
 //!
+//! # Background tasks (`process.create`, `stdio.prompt`)
+//!
+//! Two of Lune's functions also spawn a future that outlives the call
+//! (`process.create`: a task that waits for the child or its `kill()` and
+//! sends the exit status to `child:status()`; `stdio.prompt`: the prompt
+//! itself, as a blocking task). Lune's scheduler would run them on its
+//! executor, ticked by the thread that runs Luau. Here they run on one
+//! process-wide executor with a thread of its own (`background.rs`),
+//! started at the first such call. The master only polls the Luau thread
+//! that awaits the result, as for any async function, so a child awaited
+//! by one thread never stops the step: other threads, timers and job
+//! callbacks go on. Why not tick those tasks in the step instead: an actor
+//! blocked on `child:status()` needs the status task to run while the
+//! master is busy in Luau code or in `Destroy`, which only a thread of its
+//! own guarantees; and the hop costs nothing measurable (a `process.create`
+//! round trip costs what `process.exec`'s does, `bench/children.luau`;
+//! numbers in the README).
+//!
 //! # `process.exit`
 //!
 //! `process.exit(code)` records the code (the first call's counts) and
