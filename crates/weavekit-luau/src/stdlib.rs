@@ -18,6 +18,9 @@
 //!   executor Lune's scheduler would provide; here that is the host's
 //!   process-wide one (`background.rs`), attached to every VM and started by
 //!   the first call of either (a thin wrapper does that, then calls Lune's).
+//!   Without a terminal, `stdio.prompt` raises the host's message at the
+//!   caller's line where Lune's prompt would fail with "IO error: not a
+//!   terminal".
 //!
 //! Functions Lune implements as `async` Rust (`fs.*`, `process.exec`,
 //! `serde.compress`, `stdio.write`, ...) yield the calling Luau thread while
@@ -59,6 +62,7 @@ pub(crate) fn register(lua: &Lua, task: Table, args: &[String], exit: Exit) -> m
     // `luau.load` restores this after compiling: the host compiles natively
     // only for `--!native` chunks, so it is off between loads.
     lua.set_app_data(ProcessJitEnablement::new(false));
+    // What `process.create` and `stdio.prompt` spawn their futures on.
     background::attach(lua);
     let modules = {
         let _scheduler = mlua_luau_scheduler::Scheduler::new(lua.clone());
