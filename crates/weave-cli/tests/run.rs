@@ -163,6 +163,18 @@ fn process_exit_sets_the_exit_status() {
     let output = exit_script("out_of_range", "");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("from 0 to 255, got 256"));
+    // A string is refused, and the message says it was one.
+    let output = exit_script("string", "0");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "exit.luau:16: process.exit: expected a whole number from 0 to 255, got string \"0\""
+        ),
+        "{stderr}"
+    );
+    // A Luau integer is a whole number.
+    assert_eq!(exit_script("integer", "4").status.code(), Some(4));
     // From a task: the sleeping main thread never wakes.
     let output = exit_script("in_task", "");
     assert_eq!(output.status.code(), Some(6), "{output:?}");

@@ -157,15 +157,23 @@ end
 /// host, then yields for good (the host never resumes the thread).
 const EXIT_LUAU: &str = r#"
 local record = ...
-local yield, isyieldable, type, error, floor = coroutine.yield, coroutine.isyieldable, type, error, math.floor
+local yield, isyieldable, type, typeof, error, floor, format =
+	coroutine.yield, coroutine.isyieldable, type, typeof, error, math.floor, string.format
+local integerToNumber = if integer then integer.tonumber else nil
 return function(code)
 	if code == nil then
 		code = 0
 	elseif type(code) == "boolean" then
 		code = if code then 0 else 1
+	elseif typeof(code) == "integer" and integerToNumber then
+		code = integerToNumber(code)
 	end
 	if type(code) ~= "number" or code ~= floor(code) or code < 0 or code > 255 then
-		error(`process.exit: expected a whole number from 0 to 255, got {tostring(code)}`, 2)
+		local shown = if type(code) == "string"
+			then format("string %q", code)
+			elseif type(code) == "number" then tostring(code)
+			else typeof(code)
+		error(`process.exit: expected a whole number from 0 to 255, got {shown}`, 2)
 	end
 	record(code)
 	if isyieldable() then
