@@ -159,9 +159,8 @@ struct Startup {
     task_errors: RefCell<Vec<String>>,
     /// The job timeout's clock of the handler item running.
     job: JobClock,
-    /// The last value that is not a string given to `error`, with its
-    /// `tostring`: how a handler's error object is rendered.
-    error_object: RefCell<Option<(String, LuaValue)>>,
+    /// The last error object of a handler (see [`vm::ErrorObject`]).
+    error_object: Rc<vm::ErrorObject>,
 }
 
 impl Startup {
@@ -272,7 +271,7 @@ impl Startup {
             display: spec.display.clone(),
             task_errors: RefCell::new(Vec::new()),
             job: JobClock::new(spec.job_timeout),
-            error_object: RefCell::new(None),
+            error_object: Rc::default(),
         }
     }
 }
@@ -476,13 +475,9 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
         )?,
     )?;
 
-    let state = Rc::clone(startup);
     host.set(
         "note_error",
-        lua.create_function(move |_, (value, text): (LuaValue, String)| {
-            *state.error_object.borrow_mut() = Some((text, value));
-            Ok(())
-        })?,
+        vm::ErrorObject::primitive(Rc::clone(&startup.error_object), lua)?,
     )?;
 
     let state = Rc::clone(startup);
@@ -509,16 +504,6 @@ fn install(lua: &Lua, host: &Table, kernel: &Kernel, startup: &Rc<Startup>) -> m
         })?,
     )?;
     Ok(())
-}
-
-/// Whether two `tostring`s name the same object (`table: 0x...`): Luau
-/// pads the address to 16 digits, mlua does not.
-fn same_object(a: &str, b: &str) -> bool {
-    let parse = |text: &str| -> Option<(String, u64)> {
-        let (kind, address) = text.trim().split_once(": 0x")?;
-        Some((kind.to_owned(), u64::from_str_radix(address, 16).ok()?))
-    };
-    matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// An actor's VM once the worker script has ended: what handlers need.
@@ -582,7 +567,7 @@ impl ActorVm {
             .relieve(&self.lua)
             .map_err(|e| self.describe_handler_error(&e))?;
         self.state.job.start();
-        self.state.error_object.take();
+        self.state.error_object.clear();
         let result = arguments.call(&self.lua, handler, index + 1, |f, args| self.run(f, args));
         if self.state.job.stop() {
             // Whatever error the timeout caused (the handler may even have
@@ -603,17 +588,7 @@ impl ActorVm {
     /// also names the limit.
     fn describe_handler_error(&self, error: &mlua::Error) -> String {
         let mut message = describe_error(error);
-        // An error object (`error({ code = 42 })`) arrives as its
-        // `tostring`: show its fields instead, when it can be copied.
-        if let Some((text, value)) = self.state.error_object.take() {
-            let shown = message.split('\n').next().unwrap_or_default();
-            if same_object(&text, shown) {
-                if let Ok(object) = Value::encode(&value) {
-                    let rendered = format!("error object {}", object.render());
-                    message.replace_range(..shown.len(), &rendered);
-                }
-            }
-        }
+        self.state.error_object.render_into(&mut message);
         match error {
             mlua::Error::MemoryError(_) => format!(
                 "{message} (the actor's Luau VM reached its memory limit of {} bytes)",
@@ -664,24 +639,5 @@ impl ActorVm {
         }
         cache.push((args.seq, Rc::clone(&values)));
         Ok(values)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn object_names_match_whatever_the_padding() {
-        assert!(same_object(
-            "table: 0x000055930369c2d0",
-            "table: 0x55930369c2d0"
-        ));
-        assert!(!same_object(
-            "table: 0x000055930369c2d0",
-            "table: 0x55930369c2d1"
-        ));
-        assert!(!same_object("table: 0x1", "userdata: 0x1"));
-        assert!(!same_object("7", "7"));
     }
 }

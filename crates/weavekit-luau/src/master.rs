@@ -137,6 +137,7 @@ pub(crate) fn run(config: Config, script: &Path) -> Ended {
         wakeup,
         pending: RefCell::new(Vec::new()),
         exit_code: Cell::new(None),
+        error_object: Rc::default(),
     });
     master.run(script);
     master.config.output.flush();
@@ -190,6 +191,8 @@ struct Master {
     pending: RefCell<Vec<Pending>>,
     /// The code `process.exit` gave; once set, no thread is resumed.
     exit_code: Cell<Option<u8>>,
+    /// The last error object raised (see [`vm::ErrorObject`]).
+    error_object: Rc<vm::ErrorObject>,
 }
 
 impl Master {
@@ -343,11 +346,11 @@ impl Master {
             {
                 match thread.clone().into_async::<()>(()) {
                     Ok(running) => self.poll_thread(Box::pin(running)),
-                    Err(error) => self.report(describe_error(&error)),
+                    Err(error) => self.report_uncaught(&error),
                 }
             }
             Ok(_) => {}
-            Err(error) => self.report(describe_error(&error)),
+            Err(error) => self.report_uncaught(&error),
         }
     }
 
@@ -358,7 +361,7 @@ impl Master {
             // Yielded by itself (its resumption is scheduled, or it is done
             // for), finished, or dead: nothing to keep.
             Poll::Ready(Some(Ok(()))) | Poll::Ready(None) => {}
-            Poll::Ready(Some(Err(error))) => self.report(describe_error(&error)),
+            Poll::Ready(Some(Err(error))) => self.report_uncaught(&error),
             Poll::Pending => self.pending.borrow_mut().push(thread),
         }
     }
@@ -422,7 +425,7 @@ impl Master {
             let Some(completion) = next else { break };
             any = true;
             if let Err(error) = self.fire(lua, completion) {
-                self.report(describe_error(&error));
+                self.report_uncaught(&error);
             }
             if top_level {
                 self.drain_deferred();
@@ -459,6 +462,13 @@ impl Master {
         Ok(())
     }
 
+    /// An uncaught error of a thread: an error object shows its fields.
+    fn report_uncaught(&self, error: &mlua::Error) {
+        let mut message = describe_error(error);
+        self.error_object.render_into(&mut message);
+        self.report(message);
+    }
+
     /// An uncaught error: written at once, remembered for the exit status.
     fn report(&self, message: String) {
         self.config.output.err(&message);
@@ -481,6 +491,10 @@ impl Master {
     /// The master's primitives (see `luau/master.luau`): the scheduler's,
     /// then the dispatchers'.
     fn install(self: &Rc<Self>, lua: &Lua, host: &Table) -> mlua::Result<()> {
+        host.set(
+            "note_error",
+            vm::ErrorObject::primitive(Rc::clone(&self.error_object), lua)?,
+        )?;
         self.install_scheduler(lua, host)?;
         self.install_dispatchers(lua, host)
     }

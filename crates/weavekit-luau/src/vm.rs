@@ -20,6 +20,7 @@ use mlua::chunk::{ChunkMode, Compiler};
 use mlua::{Function, Lua, Table, Value as LuaValue};
 
 use crate::output::Output;
+use crate::value::Value;
 use crate::{require, stdlib};
 
 /// The common prelude: `print`, `warn`, `script`, `task`.
@@ -302,8 +303,75 @@ fn normalize(path: &Path) -> PathBuf {
 /// A Luau error as a script author wants to read it: the message, then the
 /// traceback when there is one (its middle left out when it is very long,
 /// see [`shorten_traceback`]), without mlua's "runtime error:" prefixes.
+/// The last value that is not a string given to `error` in a VM, with its
+/// `tostring` (noted by the prelude's `error`, see `luau/prelude.luau`):
+/// lets a message show `error({ code = 42 })` with its fields instead of
+/// as `table: 0x...`.
+#[derive(Default)]
+pub(crate) struct ErrorObject(std::cell::RefCell<Option<(String, LuaValue)>>);
+
+impl ErrorObject {
+    /// Records `value` (shown by Luau as `text`).
+    pub(crate) fn note(&self, value: LuaValue, text: String) {
+        *self.0.borrow_mut() = Some((text, value));
+    }
+
+    /// Forgets what was noted (before running code whose errors count).
+    pub(crate) fn clear(&self) {
+        self.0.borrow_mut().take();
+    }
+
+    /// `message` with its first line, if it is the `tostring` of the noted
+    /// object, replaced by the object's fields (`error object {code =
+    /// 42}`), when the object can be copied. Forgets the object.
+    pub(crate) fn render_into(&self, message: &mut String) {
+        let Some((text, value)) = self.0.borrow_mut().take() else {
+            return;
+        };
+        let shown = message.split('\n').next().unwrap_or_default();
+        if same_object(&text, shown) {
+            if let Ok(object) = Value::encode(&value) {
+                let rendered = format!("error object {}", object.render());
+                message.replace_range(..shown.len(), &rendered);
+            }
+        }
+    }
+
+    /// The prelude's `note_error` primitive over `this`.
+    pub(crate) fn primitive(this: std::rc::Rc<ErrorObject>, lua: &Lua) -> mlua::Result<Function> {
+        lua.create_function(move |_, (value, text): (LuaValue, String)| {
+            this.note(value, text);
+            Ok(())
+        })
+    }
+}
+
+/// Whether two `tostring`s name the same object (`table: 0x...`): Luau
+/// pads the address to 16 digits, mlua does not.
+fn same_object(a: &str, b: &str) -> bool {
+    let parse = |text: &str| -> Option<(String, u64)> {
+        let (kind, address) = text.trim().split_once(": 0x")?;
+        Some((kind.to_owned(), u64::from_str_radix(address, 16).ok()?))
+    };
+    matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
+}
+
 pub(crate) fn describe_error(error: &mlua::Error) -> String {
-    shorten_traceback(&describe_error_in_full(error))
+    shorten_traceback(&without_prelude_frames(&describe_error_in_full(error)))
+}
+
+/// `text` without the traceback lines of the prelude's own functions (its
+/// `error` wrapper, see `luau/prelude.luau`): glue of the host's, not the
+/// script's.
+fn without_prelude_frames(text: &str) -> String {
+    if !text.contains("\tweave/prelude:") {
+        return text.to_owned();
+    }
+    let kept: Vec<&str> = text
+        .split('\n')
+        .filter(|line| !line.starts_with("\tweave/prelude:"))
+        .collect();
+    kept.join("\n")
 }
 
 /// How many frames of a long traceback are kept from its top...
@@ -372,6 +440,30 @@ pub(crate) fn type_name(value: &LuaValue) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_names_match_whatever_the_padding() {
+        assert!(same_object(
+            "table: 0x000055930369c2d0",
+            "table: 0x55930369c2d0"
+        ));
+        assert!(!same_object(
+            "table: 0x000055930369c2d0",
+            "table: 0x55930369c2d1"
+        ));
+        assert!(!same_object("table: 0x1", "userdata: 0x1"));
+        assert!(!same_object("7", "7"));
+    }
+
+    #[test]
+    fn the_preludes_frames_are_left_out_of_tracebacks() {
+        let text = "x.luau:3: boom\nstack traceback:\n\t[C]: in function 'error'\n\
+                    \tweave/prelude:46: in function 'error'\n\tx.luau:3: in function <x.luau:1>";
+        let kept = without_prelude_frames(text);
+        assert!(!kept.contains("prelude"), "{kept}");
+        assert!(kept.ends_with("\tx.luau:3: in function <x.luau:1>"), "{kept}");
+        assert_eq!(without_prelude_frames("plain"), "plain");
+    }
 
     #[test]
     fn long_tracebacks_keep_their_first_and_last_frames() {

@@ -118,6 +118,26 @@ fn run_waits_for_every_task_and_job() {
 }
 
 #[test]
+fn uncaught_error_objects_show_their_fields_and_no_host_frames() {
+    let report = run_with("error_object.luau", &[]);
+    assert!(!report.is_success());
+    let errors = report.errors();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    for (fields, line) in [("where = \"task\"", 6), ("where = \"script\"", 8)] {
+        let error = errors
+            .iter()
+            .find(|e| e.contains(fields))
+            .unwrap_or_else(|| panic!("no error shows {fields}: {errors:#?}"));
+        assert!(error.starts_with("error object {"), "{error}");
+        assert!(
+            error.contains(&format!("error_object.luau:{line}:")),
+            "{error}"
+        );
+        assert!(!error.contains("weave/prelude"), "{error}");
+    }
+}
+
+#[test]
 fn uncaught_errors_are_reported_with_tracebacks_and_fail_the_run() {
     let report = run_with("uncaught.luau", &[]);
     assert!(!report.is_success());
