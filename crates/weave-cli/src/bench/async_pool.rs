@@ -15,7 +15,9 @@
 //! Each contender runs a few awaits per round, in an order that rotates
 //! with the round, after [`SETTLE`]; every result is checked against the
 //! serial checksum. Ratios are medians of per-await ratios paired by their
-//! place in the round.
+//! place in the round. The first await after each [`SETTLE`] is also kept
+//! apart: the pool's threads are asleep then (an async server between
+//! requests), while the awaits that follow find them still spinning.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +43,9 @@ pub const CONTENDERS: [&str; 3] = ["weavekit", "spawn_blocking", "rayon"];
 pub struct AsyncSamples {
     /// Samples per contender, in the order they ran.
     pub times: [Vec<f64>; 3],
+    /// Per contender, the first await of each round (after [`SETTLE`],
+    /// the threads asleep); also in `times`.
+    pub asleep: [Vec<f64>; 3],
 }
 
 /// A dispatcher, a rayon pool of the same size and a current-thread tokio
@@ -90,10 +95,14 @@ impl AsyncPool {
     ) -> Result<(), BenchError> {
         for i in rotated(&[0, 1, 2], round) {
             std::thread::sleep(SETTLE);
-            for _ in 0..awaits {
+            for k in 0..awaits {
                 let (time, sum) = self.await_once(i)?;
                 check(i, self.expected, sum)?;
-                out.times[i].push(time.as_secs_f64() * 1e9);
+                let ns = time.as_secs_f64() * 1e9;
+                out.times[i].push(ns);
+                if k == 0 {
+                    out.asleep[i].push(ns);
+                }
             }
         }
         Ok(())
@@ -145,6 +154,8 @@ pub struct AsyncPoolReport {
     pub items: usize,
     /// Awaits per contender.
     pub awaits: usize,
+    /// Of those, the first of each round (the threads asleep).
+    pub asleep_awaits: usize,
     /// Median per-await latency per contender of [`CONTENDERS`], ns.
     pub median_ns: Vec<(&'static str, Option<f64>)>,
     /// weavekit / spawn_blocking (median of per-await ratios; lower is
@@ -152,6 +163,12 @@ pub struct AsyncPoolReport {
     pub weavekit_over_spawn_blocking: Option<f64>,
     /// weavekit / rayon (median of per-await ratios).
     pub weavekit_over_rayon: Option<f64>,
+    /// As `median_ns`, over the first await of each round only (the
+    /// threads asleep).
+    pub asleep_median_ns: Vec<(&'static str, Option<f64>)>,
+    /// weavekit / rayon over those first awaits (median of per-round
+    /// ratios).
+    pub asleep_weavekit_over_rayon: Option<f64>,
     /// Every sample per contender, ns.
     pub samples_ns: Vec<(&'static str, Vec<f64>)>,
 }
@@ -163,9 +180,14 @@ impl AsyncPoolReport {
         AsyncPoolReport {
             items: ITEMS,
             awaits: t[0].len(),
+            asleep_awaits: samples.asleep[0].len(),
             median_ns: (0..3).map(|i| (CONTENDERS[i], median(&t[i]))).collect(),
             weavekit_over_spawn_blocking: median_ratio(&t[0], &t[1]),
             weavekit_over_rayon: median_ratio(&t[0], &t[2]),
+            asleep_median_ns: (0..3)
+                .map(|i| (CONTENDERS[i], median(&samples.asleep[i])))
+                .collect(),
+            asleep_weavekit_over_rayon: median_ratio(&samples.asleep[0], &samples.asleep[2]),
             samples_ns: (0..3).map(|i| (CONTENDERS[i], t[i].clone())).collect(),
         }
     }
@@ -173,6 +195,13 @@ impl AsyncPoolReport {
     /// The median latency of `contender` (a name of [`CONTENDERS`]), ns.
     pub fn median_of(&self, contender: &str) -> Option<f64> {
         let found = self.median_ns.iter().find(|(n, _)| *n == contender);
+        found.and_then(|(_, v)| *v)
+    }
+
+    /// As [`AsyncPoolReport::median_of`], over the first await of each
+    /// round (the threads asleep).
+    pub fn asleep_median_of(&self, contender: &str) -> Option<f64> {
+        let found = self.asleep_median_ns.iter().find(|(n, _)| *n == contender);
         found.and_then(|(_, v)| *v)
     }
 }
@@ -189,6 +218,12 @@ mod tests {
         pool.round(1, 3, &mut samples).unwrap();
         pool.round(2, 3, &mut samples).unwrap();
         assert!(samples.times.iter().all(|t| t.len() == 6));
+        // One await per contender per round found the threads asleep: the
+        // first, also among all the others.
+        assert!(samples.asleep.iter().all(|t| t.len() == 2));
+        for (asleep, all) in samples.asleep.iter().zip(&samples.times) {
+            assert_eq!(asleep[..], [all[0], all[3]]);
+        }
         let report = AsyncPoolReport::new(&samples);
         assert_eq!((report.items, report.awaits), (64, 6));
         assert!(report.weavekit_over_spawn_blocking.is_some());
@@ -207,10 +242,13 @@ mod tests {
     fn ratios_pair_awaits() {
         let samples = AsyncSamples {
             times: [vec![10.0, 20.0], vec![20.0, 40.0], vec![5.0, 10.0]],
+            asleep: [vec![10.0], vec![20.0], vec![40.0]],
         };
         let report = AsyncPoolReport::new(&samples);
         assert_eq!(report.weavekit_over_spawn_blocking, Some(0.5));
         assert_eq!(report.weavekit_over_rayon, Some(2.0));
         assert_eq!(report.median_of("weavekit"), Some(15.0));
+        assert_eq!(report.asleep_median_of("rayon"), Some(40.0));
+        assert_eq!(report.asleep_weavekit_over_rayon, Some(0.25));
     }
 }

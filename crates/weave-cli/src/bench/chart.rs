@@ -271,6 +271,7 @@ mod tests {
             idle_cpu_ns: None,
             async_pool: Some(super::super::async_pool::AsyncSamples {
                 times: [vec![10.0; 3], vec![40.0; 3], vec![20.0; 3]],
+                asleep: [vec![10.0], vec![40.0], vec![20.0]],
             }),
             typed_key: None,
         };

@@ -637,6 +637,12 @@ fn async_pool_table(row: Option<&AsyncPoolReport>) -> String {
         fmt(row.weavekit_over_spawn_blocking),
         fmt(row.weavekit_over_rayon)
     );
+    // The first await of each round: the threads asleep.
+    let _ = write!(out, "{:<14}{:>8}", "  asleep", row.asleep_awaits);
+    for (c, width) in CONTENDERS.iter().zip([12, 16, 12]) {
+        let _ = write!(out, "{:>width$}", fmt_ns(row.asleep_median_of(c)));
+    }
+    let _ = writeln!(out, "{:>16}{:>12}", "", fmt(row.asleep_weavekit_over_rayon));
     out
 }
 
@@ -850,6 +856,7 @@ mod tests {
             idle_cpu_ns: Some(2e6),
             async_pool: Some(super::super::async_pool::AsyncSamples {
                 times: [vec![40e3, 60e3], vec![80e3, 120e3], vec![20e3, 40e3]],
+                asleep: [vec![40e3], vec![80e3], vec![20e3]],
             }),
             typed_key: Some(super::super::typed_key::KeySamples {
                 times: [vec![1000.0, 2000.0, 3000.0], vec![900.0, 2000.0, 3300.0]],
@@ -910,6 +917,13 @@ mod tests {
         let table = r.table();
         assert!(table.contains("async await"), "{table}");
         assert!(table.contains("spawn_blocking") && table.contains("1.75x"));
+        // The asleep line: the first await of the one round, 2.0x rayon.
+        assert_eq!(row.asleep_awaits, 1);
+        let asleep = table.lines().find(|l| l.starts_with("  asleep")).unwrap();
+        assert!(
+            asleep.ends_with("2.00x") && asleep.contains("40.00 us"),
+            "{asleep}"
+        );
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["async_pool"]["items"], 64);
         assert_eq!(json["async_pool"]["weavekit_over_rayon"], 1.75);
