@@ -268,7 +268,10 @@ impl DispatcherBuilder {
     /// and not a `Duration`: a yield returns at once on an otherwise idle
     /// core and may take a whole scheduler time slice when other threads
     /// want it. At the default, an idle actor spins for tens of
-    /// microseconds on an idle machine.
+    /// microseconds on an idle machine. An actor pinned to the CPU on which
+    /// a `JobFuture` was last made spins only the pause-hint rounds: the
+    /// task awaiting it parks on that CPU, and a yielding actor there would
+    /// delay its wake-up.
     ///
     /// `0` sleeps at once (the least CPU burnt while idle; every job then
     /// starts with a wake-up, a few to tens of microseconds). Larger values

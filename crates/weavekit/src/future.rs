@@ -7,7 +7,9 @@
 //! outcome, and the waker of the last poll). The actor that
 //! finishes the job turns the buffer into the outcome and wakes the task;
 //! no master `poll` is involved. The mutex is touched once per `poll` of
-//! the future and once at completion, never per item.
+//! the future and once at completion, never per item. A `poll` that finds
+//! the job unfinished wakes the actors held at dispatch, as a master's
+//! `wait` does: its caller is about to leave the CPU they are pinned to.
 //!
 //! Dropping an unfinished future cancels the job
 //! ([`Error::Cancelled`](crate::Error::Cancelled) semantics: unclaimed items
@@ -101,6 +103,11 @@ impl<R> Future for JobFuture<R> {
         let polled = self.state.poll_outcome(cx.waker());
         if polled.is_ready() {
             self.done = true;
+        } else {
+            // The caller goes off to wait in its executor: as for a master
+            // blocking in `wait`, the actors held at dispatch (pinned to
+            // its CPU) may run now (`sleep` module docs).
+            self.hub.caller_waits();
         }
         polled
     }
@@ -135,6 +142,8 @@ impl<R: Send + 'static> JobFuture<R> {
         hub: &Arc<Hub>,
     ) -> (Arc<dyn Job>, Self) {
         let job = Arc::new(FutureJob::new(base, buffer));
+        // Before the job is queued: this thread will await it here.
+        hub.note_awaiting_caller();
         let future = JobFuture {
             job: job.clone(),
             state: job.clone(),

@@ -13,18 +13,19 @@
 //! (`sched_getcpu`, a vDSO read) and wakes every sleeping actor except the
 //! ones pinned there; those are woken as the master blocks in `wait` or
 //! `wait_timeout` ([`Hub::await_finished`], [`Hub::await_finished_until`]),
-//! when that CPU becomes free, or at its next `poll`
-//! ([`Hub::collect_completions`]). So each actor starts on a core of its own,
+//! when that CPU becomes free, at its next `poll`
+//! ([`Hub::collect_completions`]), or when a `JobFuture` is polled
+//! unfinished ([`Hub::caller_waits`]). So each actor starts on a core of its own,
 //! and none preempts the master inside `dispatch`. The CPU is asked at
 //! every dispatch, so a master that migrates is followed. Measured on a
 //! 2-vCPU guest (README, Performance): master busy 4 or 17 ms, then a
 //! 10,000-item sweep, went from 1.0-1.4x to about 1.9x over serial code.
 //!
-//! The same CPU, when the dispatch comes from a caller rather than an
-//! actor, is where the caller will wait for the job, so an actor pinned
-//! there spins only briefly once idle ([`Hub::note_caller`]; `sleep`
-//! module, "How long an idle actor spins"): an awaited 64-item job went
-//! from 21-26 µs to about 7 µs.
+//! A thread that makes a `JobFuture` (the master, or one dispatching
+//! through a `Remote`) will park on its CPU until the future resolves, so
+//! an actor pinned there spins only briefly once idle
+//! ([`Hub::note_awaiting_caller`]; `sleep` module, "How long an idle actor
+//! spins"): an awaited 64-item job went from 21-26 µs to about 8 µs.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -42,7 +43,7 @@ use crate::unwind;
 
 std::thread_local! {
     /// Whether this thread is an actor (of any pool), for
-    /// [`Hub::note_caller`].
+    /// [`Hub::note_awaiting_caller`].
     static ON_ACTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -121,15 +122,24 @@ impl Hub {
         } else {
             None
         };
-        if let Some(cpu) = near {
-            self.note_caller(cpu);
-        }
         self.sleep.notify_near(near);
     }
 
-    /// A dispatch runs on `cpu`: unless it comes from an actor (a job
-    /// started by another's completion), it is a caller's, which will wait
-    /// for the work there (module docs).
+    /// A `JobFuture` is being made on this thread, which will await it on
+    /// the CPU it runs on: unless this is an actor, an actor pinned there
+    /// spins only briefly once idle (module docs).
+    pub(crate) fn note_awaiting_caller(&self) {
+        if !self.pinned {
+            return;
+        }
+        if let Some(cpu) = placement::current_cpu() {
+            self.note_caller(cpu);
+        }
+    }
+
+    /// A caller that will await its job runs on `cpu`; ignored on an actor
+    /// (a handler making a future waits inside a handler, not on a CPU of
+    /// its own).
     fn note_caller(&self, cpu: usize) {
         if !ON_ACTOR.with(std::cell::Cell::get) {
             self.sleep.set_caller_cpu(cpu);
@@ -144,6 +154,12 @@ impl Hub {
     pub(crate) fn collect_completions(&self, ready: &mut VecDeque<Arc<dyn Job>>) {
         self.sleep.release_held();
         ready.extend(lock(&self.completions).drain(..));
+    }
+
+    /// A caller leaves its CPU to wait for a job (a `JobFuture` polled
+    /// before it is done): wakes the actors held at dispatch.
+    pub(crate) fn caller_waits(&self) {
+        self.sleep.release_held();
     }
 
     /// Remote: counts a dispatch in flight, or refuses it once closed (see
@@ -761,7 +777,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dispatch_records_its_cpu_only_when_a_caller_makes_it() {
+    fn only_a_caller_not_an_actor_records_its_cpu() {
         let tuning = placement::Tuning {
             placement: placement::Placement::Unpinned,
             spin_rounds: 0,
@@ -780,6 +796,51 @@ mod tests {
             scope.spawn(|| hub.note_caller(4));
         });
         assert_eq!(hub.sleep.caller_cpu(), 4, "any other thread is");
+    }
+
+    #[test]
+    fn a_pending_future_poll_wakes_the_actors_held_at_dispatch() {
+        use std::future::Future;
+        use std::task::{Context, Waker};
+        let config = Dispatcher::builder()
+            .actor_count(2)
+            .idle_spin(0)
+            .config()
+            .unwrap();
+        let worker: Worker = Arc::new(|kernel: &mut Kernel| {
+            kernel.on("id", |id: usize, _: &()| id);
+        });
+        let (pool, table) = Pool::start(&config, worker).unwrap();
+        let hub = pool.hub();
+        let Some(&Some(near)) = hub.cpus.first() else {
+            return; // Unpinned here: nothing is ever held.
+        };
+        // Both actors asleep, a publication from actor 0's CPU holds it.
+        while hub.sleep.sleepers() < 2 {
+            std::thread::yield_now();
+        }
+        hub.sleep.notify_near(Some(near));
+        if !hub.sleep.is_held(0) {
+            return; // Its pinning call failed: it is woken like any other.
+        }
+        let registry = crate::registry::Registry::new(&table);
+        let route = registry.tracked::<(), usize>("id").unwrap();
+        let claims = crate::job::Claims::new(4, crate::job::Batching::new(None, 2));
+        let base = crate::job::JobBase::new(hub.remote_id(), route, claims, ());
+        assert_eq!(hub.sleep.caller_cpu(), usize::MAX, "no future made yet");
+        let (_job, future) =
+            crate::future::JobFuture::<usize>::new(base, Vec::with_capacity(4), hub);
+        if placement::current_cpu().is_some() {
+            let recorded = hub.sleep.caller_cpu();
+            assert!(placement::allowed_cpus().contains(&recorded), "{recorded}");
+        }
+        // Never queued, so it stays pending: the caller goes off to wait.
+        let mut future = std::pin::pin!(future);
+        let polled = future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        assert!(polled.is_pending());
+        assert!(!hub.sleep.is_held(0), "the pending poll released it");
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! each other: each link would add a wake-up latency), except those pinned
 //! ([`crate::placement`]) to the CPU the master is running on. Those are
 //! *held*: woken when the master next polls or blocks in `wait` /
-//! `wait_timeout` ([`Sleep::release_held`]), which frees that CPU for them,
-//! or by a woken actor that claims a range and sees items left (the old
+//! `wait_timeout`, or when a `JobFuture` is polled unfinished (its caller
+//! is about to park in its executor) ([`Sleep::release_held`]), which
+//! frees that CPU for them, or by a woken actor that claims a range and sees items left (the old
 //! chained wake-up, kept for held actors only: it comes one wake-up latency
 //! after the dispatch, when a master that waits is already waiting, and it
 //! keeps a handler that waits for another item of its job from stalling).
@@ -29,22 +30,33 @@
 //! Unpinned actors (one actor, one CPU, other targets, or
 //! `Placement::Unpinned`) are never held: every sleeper is woken at dispatch.
 //!
+//! Releasing at a `JobFuture`'s pending poll matters on a virtual machine:
+//! the actor on another, idle CPU is woken through that vCPU, which takes
+//! tens of microseconds to come back, while the held actor wakes on the
+//! caller's own CPU the moment the caller parks. Measured (2 vCPUs, a
+//! 64-item job awaited after the pool fell asleep): 75-78 µs without the
+//! release, 26-28 µs with it. Releasing wakes more actors, never fewer, so
+//! the argument below does not depend on who calls it.
+//!
 //! # How long an idle actor spins
 //!
 //! An idle actor spins ([`Spin::Yielding`]: pause hints, then
 //! `sched_yield`) before it sleeps, except the ones pinned to the CPU of
-//! the last *caller* that dispatched (the master, or a thread dispatching
-//! through a `Remote`; not an actor whose finished job started another):
-//! those spin only the pause-hint rounds, about a microsecond, then sleep.
-//! That caller is about to wait for its work on that CPU (in `wait`, or
-//! parked by its async executor until a `JobFuture` resolves), and a
+//! the last *caller* that made a `JobFuture` (the master, or a thread
+//! dispatching through a `Remote`; not an actor): those spin only the
+//! pause-hint rounds, about a microsecond, then sleep. That caller parks in
+//! its async executor on that CPU until the future resolves, and a
 //! spinning actor there takes the CPU from it just when it is woken:
 //! `sched_yield` does not hand the CPU to a thread the scheduler considers
-//! to have had its share (Linux's EEVDF), so the two split the core. Measured
-//! (`perf sched`, 2 vCPUs, a 64-item job awaited back to back): the
-//! awakened master waited 27 µs for the CPU on every await while its
-//! actor spun; with the short spin its await went from 21-26 µs to about
-//! 7 µs (rayon's `spawn` + oneshot: 6.5 µs). The spin is only a way to
+//! to have had its share (Linux's EEVDF), so the two split the core.
+//! Measured (`perf sched`, 2 vCPUs, a 64-item job awaited back to back):
+//! the awakened master waited 26 µs (median) for the CPU on every await
+//! while that actor spun, never asleep; with the short spin its await went
+//! from 21-28 µs to about 8 µs (rayon's `spawn` + oneshot: 6.5 µs at
+//! best). A master that `wait`s spins a little itself before it sleeps and
+//! so is rarely woken; there the actor keeps its spin, which spares the
+//! next dispatch a wake-up (a back-to-back tracked round trip lost 2-3 µs
+//! when it was shortened for every caller). The spin is only a way to
 //! catch work without a wake-up; how long it lasts is no part of the
 //! protocol below (0 rounds is allowed).
 //!
@@ -175,9 +187,9 @@ pub(crate) struct Sleep {
     /// Whether some slot may be held (a hint that spares `release_held`
     /// from locking every slot when none is).
     any_held: std::sync::atomic::AtomicBool,
-    /// The CPU of the last caller (a thread other than an actor) that
-    /// published work, or [`UNPINNED`]: how long a waiter pinned there
-    /// spins (module docs). A hint, not part of the protocol.
+    /// The CPU of the last caller (a thread other than an actor) that made
+    /// a `JobFuture`, or [`UNPINNED`]: how long a waiter pinned there spins
+    /// (module docs). A hint, not part of the protocol.
     caller_cpu: std::sync::atomic::AtomicUsize,
 }
 
@@ -218,8 +230,9 @@ impl Sleep {
         }
     }
 
-    /// Records the CPU of a caller (not an actor) that is publishing work:
-    /// a waiter pinned there spins only briefly once idle (module docs).
+    /// Records the CPU of a caller (not an actor) that will await its work
+    /// there: a waiter pinned there spins only briefly once idle (module
+    /// docs).
     pub(crate) fn set_caller_cpu(&self, cpu: usize) {
         // ORDERING: Relaxed: a hint for the spin length only; a stale read
         // spins a waiter longer or shorter, never loses a wake-up.
@@ -232,6 +245,19 @@ impl Sleep {
     pub(crate) fn caller_cpu(&self) -> usize {
         // ORDERING: Relaxed: a test's read of a hint.
         self.caller_cpu.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Threads between deciding to sleep and waking.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn sleepers(&self) -> usize {
+        self.sleepers.load(Ordering::SeqCst)
+    }
+
+    /// Whether slot `slot` is asleep and held.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn is_held(&self, slot: usize) -> bool {
+        let state = lock(&self.slots[slot].state);
+        state.asleep && state.held
     }
 
     /// How this `Sleep`'s waiters spin.
@@ -351,7 +377,7 @@ impl Sleep {
     }
 
     /// The rounds waiter `slot` spins: only the pause-hint ones when it is
-    /// pinned to the CPU of the last caller that published work, the full
+    /// pinned to the CPU of the last caller that made a `JobFuture`, the full
     /// count otherwise (module docs).
     fn spin_rounds(&self, slot: usize) -> u32 {
         let rounds = self.spin.rounds();
