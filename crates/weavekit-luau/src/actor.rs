@@ -44,7 +44,7 @@ use weavekit::Kernel;
 
 use crate::limits::{JobClock, Relief, ResultBudget};
 use crate::primitive::{primitive, Answer, HostError};
-use crate::value::{Arguments, Value};
+use crate::value::{Arguments, Trampolines, Value};
 use crate::vm::{self, describe_error, Config};
 
 /// The actor role's Luau library.
@@ -517,6 +517,8 @@ struct ActorVm {
     memory_limit: usize,
     /// Recently decoded argument lists, by dispatch sequence number.
     cache: RefCell<Vec<(u64, Rc<Arguments>)>>,
+    /// What every handler is called through.
+    trampolines: Trampolines,
     /// Where `task.spawn` records the errors of the tasks it ran.
     state: Rc<Startup>,
 }
@@ -530,6 +532,7 @@ impl ActorVm {
                 .and_then(|placeholder| lua.create_thread(placeholder))
                 .map_err(|e| describe_error(&e))?,
             relief: Relief::new(spec.memory_limit),
+            trampolines: Trampolines::new(&lua).map_err(|e| describe_error(&e))?,
             lua,
             memory_limit: spec.memory_limit,
             cache: RefCell::new(Vec::new()),
@@ -540,35 +543,47 @@ impl ActorVm {
     /// Calls a tracked handler: its result encoded for the master (nothing
     /// for a detached dispatch, which drops it), within the job's budget.
     fn call_tracked(&self, handler: &Function, index: usize, args: &Args) -> Result<Value, String> {
-        let value = self.call(handler, index, args)?;
+        let (value, integer) = self.call(handler, index, args)?;
         if args.discard {
             // A detached dispatch: the core drops the result.
             return Ok(Value::Nil);
         }
-        let value = Value::encode(&value)
+        let value = Value::encode(&self.lua, &value, integer)
             .map_err(|refusal| refusal.describe("the result", "sent back to the master"))?;
         args.results.take(value.size())?;
         Ok(value)
     }
 
-    /// Calls `handler(id, ...)` for 0-based item `index`; the error message
-    /// (with its traceback) on failure, which includes an error in a task
-    /// the handler spawned (the handler itself still ran to its end).
-    fn call(&self, handler: &Function, index: usize, args: &Args) -> Result<LuaValue, String> {
+    /// Calls `handler(id, ...)` for 0-based item `index`: its result, and
+    /// whether that is a Luau `integer`; the error message (with its
+    /// traceback) on failure, which includes an error in a task the handler
+    /// spawned (the handler itself still ran to its end).
+    fn call(
+        &self,
+        handler: &Function,
+        index: usize,
+        args: &Args,
+    ) -> Result<(LuaValue, bool), String> {
+        // Garbage left by an earlier item that ran out of memory would make
+        // this one (from copying its arguments on) fail too.
+        self.relief
+            .relieve(&self.lua)
+            .map_err(|e| self.describe_handler_error(&e))?;
         let arguments = self.arguments(args).map_err(|e| {
             format!(
                 "the arguments could not be copied into the actor: {}",
                 describe_error(&e)
             )
         })?;
-        // Garbage left by an earlier item that ran out of memory would make
-        // this one fail too.
-        self.relief
-            .relieve(&self.lua)
-            .map_err(|e| self.describe_handler_error(&e))?;
         self.state.job.start();
         self.state.error_object.clear();
-        let result = arguments.call(&self.lua, handler, index + 1, |f, args| self.run(f, args));
+        let result = arguments.call(
+            &self.lua,
+            &self.trampolines,
+            handler,
+            index + 1,
+            |f, args| self.run(f, args),
+        );
         if self.state.job.stop() {
             // Whatever error the timeout caused (the handler may even have
             // caught it), the cause to report is the timeout.
@@ -598,7 +613,8 @@ impl ActorVm {
         }
     }
 
-    /// Runs `handler(args)` to its end on the actor's handler thread.
+    /// Runs `handler(args)` to its end on the actor's handler thread; what
+    /// it returned.
     ///
     /// Resumed plainly first (as cheap as a call); if the handler enters an
     /// async standard-library function (`fs.readFile`, ...), the thread
@@ -606,7 +622,7 @@ impl ActorVm {
     /// as a future (with a real waker) until the handler returns, as
     /// `task.wait` blocks here. A plain `coroutine.yield` in a handler
     /// resumes it at once.
-    fn run(&self, handler: &Function, args: MultiValue) -> mlua::Result<LuaValue> {
+    fn run(&self, handler: &Function, args: MultiValue) -> mlua::Result<MultiValue> {
         let thread = &self.runner;
         thread.reset(handler.clone())?;
         let mut yielded: MultiValue = thread.resume(args)?;
@@ -614,11 +630,11 @@ impl ActorVm {
             if crate::master::is_poll_pending(&yielded) {
                 return self
                     .state
-                    .block_on(thread.clone().into_async::<LuaValue>(())?);
+                    .block_on(thread.clone().into_async::<MultiValue>(())?);
             }
             yielded = thread.resume(())?;
         }
-        Ok(yielded.into_iter().next().unwrap_or(LuaValue::Nil))
+        Ok(yielded)
     }
 
     /// The job's extra arguments in this VM, decoded once per job.
