@@ -44,7 +44,7 @@ use weavekit::Kernel;
 
 use crate::limits::{JobClock, Relief, ResultBudget};
 use crate::primitive::{primitive, Answer, HostError};
-use crate::value::{Arguments, Trampolines, Value};
+use crate::value::{Arguments, Callee, Value};
 use crate::vm::{self, describe_error, Config};
 
 /// The actor role's Luau library.
@@ -254,8 +254,7 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
     let registrations = startup.registrations.take();
     record_handlers(spec, kernel, &registrations);
     let actor = Rc::new(ActorVm::new(lua, spec, &startup)?);
-    register_handlers(kernel, &actor, registrations);
-    Ok(())
+    register_handlers(kernel, &actor, registrations)
 }
 
 impl Startup {
@@ -368,29 +367,36 @@ fn record_handlers(spec: &WorkerSpec, kernel: &Kernel, registrations: &[Registra
 
 /// Registers the script's handlers on the kernel; a handler's failure
 /// unwinds with its message, which the core reports as the item's.
-fn register_handlers(kernel: &mut Kernel, actor: &Rc<ActorVm>, registrations: Vec<Registration>) {
+fn register_handlers(
+    kernel: &mut Kernel,
+    actor: &Rc<ActorVm>,
+    registrations: Vec<Registration>,
+) -> Result<(), String> {
+    let wrapper = Callee::wrapper(&actor.lua).map_err(|e| describe_error(&e))?;
     for Registration {
         name,
         handler,
         detached,
     } in registrations
     {
+        let callee = Callee::new(&wrapper, handler).map_err(|e| describe_error(&e))?;
         let actor = Rc::clone(actor);
         if detached {
             kernel.on_detached(&name, move |index: usize, args: &Args| {
-                if let Err(message) = actor.call(&handler, index, args) {
+                if let Err(message) = actor.call(&callee, index, args, false) {
                     std::panic::resume_unwind(Box::new(message));
                 }
             });
         } else {
             kernel.on(&name, move |index: usize, args: &Args| -> Value {
-                match actor.call_tracked(&handler, index, args) {
+                match actor.call_tracked(&callee, index, args) {
                     Ok(value) => value,
                     Err(message) => std::panic::resume_unwind(Box::new(message)),
                 }
             });
         }
     }
+    Ok(())
 }
 
 /// The VM's memory limit: past it an allocation raises Luau's "not enough
@@ -517,8 +523,6 @@ struct ActorVm {
     memory_limit: usize,
     /// Recently decoded argument lists, by dispatch sequence number.
     cache: RefCell<Vec<(u64, Rc<Arguments>)>>,
-    /// What every handler is called through.
-    trampolines: Trampolines,
     /// Where `task.spawn` records the errors of the tasks it ran.
     state: Rc<Startup>,
 }
@@ -532,7 +536,6 @@ impl ActorVm {
                 .and_then(|placeholder| lua.create_thread(placeholder))
                 .map_err(|e| describe_error(&e))?,
             relief: Relief::new(spec.memory_limit),
-            trampolines: Trampolines::new(&lua).map_err(|e| describe_error(&e))?,
             lua,
             memory_limit: spec.memory_limit,
             cache: RefCell::new(Vec::new()),
@@ -542,8 +545,8 @@ impl ActorVm {
 
     /// Calls a tracked handler: its result encoded for the master (nothing
     /// for a detached dispatch, which drops it), within the job's budget.
-    fn call_tracked(&self, handler: &Function, index: usize, args: &Args) -> Result<Value, String> {
-        let (value, integer) = self.call(handler, index, args)?;
+    fn call_tracked(&self, callee: &Callee, index: usize, args: &Args) -> Result<Value, String> {
+        let (value, integer) = self.call(callee, index, args, !args.discard)?;
         if args.discard {
             // A detached dispatch: the core drops the result.
             return Ok(Value::Nil);
@@ -555,14 +558,15 @@ impl ActorVm {
     }
 
     /// Calls `handler(id, ...)` for 0-based item `index`: its result, and
-    /// whether that is a Luau `integer`; the error message (with its
-    /// traceback) on failure, which includes an error in a task the handler
-    /// spawned (the handler itself still ran to its end).
+    /// whether that is a Luau `integer` (when `wanted`); the error message
+    /// (with its traceback) on failure, which includes an error in a task
+    /// the handler spawned (the handler itself still ran to its end).
     fn call(
         &self,
-        handler: &Function,
+        callee: &Callee,
         index: usize,
         args: &Args,
+        wanted: bool,
     ) -> Result<(LuaValue, bool), String> {
         // Garbage left by an earlier item that ran out of memory would make
         // this one (from copying its arguments on) fail too.
@@ -577,13 +581,9 @@ impl ActorVm {
         })?;
         self.state.job.start();
         self.state.error_object.clear();
-        let result = arguments.call(
-            &self.lua,
-            &self.trampolines,
-            handler,
-            index + 1,
-            |f, args| self.run(f, args),
-        );
+        let result = arguments.call(&self.lua, callee, index + 1, wanted, |f, args| {
+            self.run(f, args)
+        });
         if self.state.job.stop() {
             // Whatever error the timeout caused (the handler may even have
             // caught it), the cause to report is the timeout.

@@ -156,50 +156,76 @@ impl Value {
     }
 }
 
-/// The Luau functions every handler is called through: they pass the
-/// arguments on (unpacking them when packed) and report whether the
-/// handler's result is a Luau `integer`, which mlua cannot tell from a
-/// whole number. Compiled without line information, so an error raised at
-/// `error(message, 2)` in a handler gets no position (as when Rust called
-/// it directly).
+/// A handler as an actor calls it. mlua cannot tell whether a handler's
+/// result is a Luau `integer`, nor pass one as an argument, so besides the
+/// handler itself there are Luau closures around it, made once per
+/// handler: `bare(id)`, `spread(id, ...)` and `packed(id, list)`
+/// (arguments packed by [`Arguments::decode`]), which return the handler's
+/// result, followed by `true` when it is a Luau `integer`. They are
+/// compiled without line information, so an `error(message, 2)` in a
+/// handler gets no position (as when Rust calls the handler itself); a
+/// traceback shows one more line, `weave/call`.
 #[derive(Debug)]
-pub(crate) struct Trampolines {
-    /// `spread(handler, id, ...)`.
+pub(crate) struct Callee {
+    /// The handler, called directly when its result is not wanted.
+    direct: Function,
+    /// `bare(id)`: no extra arguments (no vararg call).
+    bare: Function,
+    /// `spread(id, ...)`.
     spread: Function,
-    /// `packed(handler, id, list)`: `list` as built by [`Arguments::decode`].
+    /// `packed(id, list)`.
     packed: Function,
 }
 
-impl Trampolines {
-    /// Loads the trampolines into `lua`.
-    pub(crate) fn new(lua: &Lua) -> mlua::Result<Trampolines> {
-        let (spread, packed) = lua
-            .load(
-                "local typeof, unpack = typeof, table.unpack
-                 local function spread(handler, id, ...)
+impl Callee {
+    /// The Luau function that wraps a handler, loaded once per VM.
+    pub(crate) fn wrapper(lua: &Lua) -> mlua::Result<Function> {
+        lua.load(
+            // (`typeof` and `table.unpack` as globals: Luau's fast built-in
+            // calls, the VM being sandboxed.)
+            "return function(handler)
+                 local function bare(id)
+                     local result = handler(id)
+                     if typeof(result) == \"integer\" then return result, true end
+                     return result
+                 end
+                 local function spread(id, ...)
                      local result = handler(id, ...)
-                     return result, typeof(result) == \"integer\"
+                     if typeof(result) == \"integer\" then return result, true end
+                     return result
                  end
-                 local function packed(handler, id, list)
-                     local result = handler(id, unpack(list, 1, list.n))
-                     return result, typeof(result) == \"integer\"
+                 local function packed(id, list)
+                     local result = handler(id, table.unpack(list, 1, list.n))
+                     if typeof(result) == \"integer\" then return result, true end
+                     return result
                  end
-                 return spread, packed",
-            )
-            .set_name("=weave/call")
-            .set_compiler(
-                mlua::chunk::Compiler::new()
-                    .set_optimization_level(1)
-                    .set_debug_level(0),
-            )
-            .eval()?;
-        Ok(Trampolines { spread, packed })
+                 return bare, spread, packed
+             end",
+        )
+        .set_name("=weave/call")
+        .set_compiler(
+            mlua::chunk::Compiler::new()
+                .set_optimization_level(1)
+                .set_debug_level(0),
+        )
+        .eval()
+    }
+
+    /// Wraps `handler` with `wrapper` (made by [`Callee::wrapper`]).
+    pub(crate) fn new(wrapper: &Function, handler: Function) -> mlua::Result<Callee> {
+        let (bare, spread, packed) = wrapper.call(&handler)?;
+        Ok(Callee {
+            direct: handler,
+            bare,
+            spread,
+            packed,
+        })
     }
 }
 
 /// The extra arguments of a job, decoded into an actor's VM: as values, or
 /// packed in a table when one of them is a Luau `integer` (which mlua
-/// cannot pass as an argument; a trampoline unpacks the table).
+/// cannot pass as an argument; the callee's `packed` closure unpacks it).
 #[derive(Debug)]
 pub(crate) enum Arguments {
     /// Ready to pass.
@@ -222,27 +248,27 @@ impl Arguments {
         Ok(Arguments::Values(MultiValue::from_vec(values)))
     }
 
-    /// Calls `handler(id, ...)` with these arguments, through `run` (which
-    /// gets the trampoline to call and its arguments, and returns what the
-    /// trampoline returned); the handler's result, and whether it is a Luau
-    /// `integer`.
+    /// Calls `callee(id, ...)` with these arguments, through `run` (which
+    /// gets the function to call and its arguments, and returns what that
+    /// returned): the handler's result, and whether it is a Luau `integer`
+    /// (when `wanted`; else the result may be anything).
     pub(crate) fn call(
         &self,
         lua: &Lua,
-        trampolines: &Trampolines,
-        handler: &Function,
+        callee: &Callee,
         id: usize,
+        wanted: bool,
         run: impl FnOnce(&Function, MultiValue) -> mlua::Result<MultiValue>,
     ) -> mlua::Result<(LuaValue, bool)> {
         let returned = match self {
-            Arguments::Values(values) => run(
-                &trampolines.spread,
-                (handler, id, values).into_lua_multi(lua)?,
-            )?,
-            Arguments::Packed(packed) => run(
-                &trampolines.packed,
-                (handler, id, packed).into_lua_multi(lua)?,
-            )?,
+            Arguments::Values(values) if !wanted => {
+                run(&callee.direct, (id, values).into_lua_multi(lua)?)?
+            }
+            Arguments::Values(values) if values.is_empty() => {
+                run(&callee.bare, id.into_lua_multi(lua)?)?
+            }
+            Arguments::Values(values) => run(&callee.spread, (id, values).into_lua_multi(lua)?)?,
+            Arguments::Packed(packed) => run(&callee.packed, (id, packed).into_lua_multi(lua)?)?,
         };
         let mut returned = returned.into_iter();
         let result = returned.next().unwrap_or(LuaValue::Nil);
@@ -488,6 +514,29 @@ mod tests {
             refusal.describe("r", "sent"),
             "r is a key that is a function, which cannot be sent"
         );
+    }
+
+    /// Building a copy that does not fit the VM's memory limit is Luau's
+    /// memory error (raised inside the C API, through the builder), and
+    /// the VM works on.
+    #[test]
+    fn a_copy_too_big_for_the_vm_is_a_memory_error() {
+        let (source, destination) = (Lua::new(), Lua::new());
+        let list: LuaTable = source
+            .load("local t = {} for i = 1, 200000 do t[i] = {i, integer.create(i)} end return table.pack(t)")
+            .eval()
+            .unwrap();
+        let values = Value::encode_list(&source, &list, 1).unwrap();
+        destination.set_memory_limit(4 << 20).unwrap();
+        let error = Value::decode_list(&destination, &values).unwrap_err();
+        assert!(matches!(error, mlua::Error::MemoryError(_)), "{error:?}");
+        destination.set_memory_limit(0).unwrap();
+        let copy = Value::decode_list(&destination, &values).unwrap();
+        let last: String = destination
+            .load("local copy = ... return typeof(copy[1][200000][2]) .. ' ' .. #copy[1]")
+            .call(copy)
+            .unwrap();
+        assert_eq!(last, "integer 200000");
     }
 
     /// A small deterministic generator (xorshift64*), so the fuzz cases
