@@ -369,7 +369,7 @@ impl Mode {
 }
 
 /// `H.dispatch(handle, mode, name, threadCount, callback, batchSize,
-/// table.pack(...))`: checks the arguments, encodes the extra ones once,
+/// table.pack(...) or nil)`: checks the arguments, encodes the extra ones once,
 /// and dispatches; a refusal names the method and the argument.
 pub(crate) fn dispatch(lua: &Lua, args: MultiValue) -> Answer<()> {
     let mut args = args.into_iter();
@@ -504,7 +504,8 @@ fn batch_size(batch: &LuaValue, position: usize) -> Result<Option<usize>, String
 }
 
 /// The extra arguments of a dispatch, packed by the Luau library
-/// (`table.pack(...)`, so that each keeps its Luau type).
+/// (`table.pack(...)`, so that each keeps its Luau type; `nil` when there
+/// are none).
 struct Extras<'a> {
     lua: &'a Lua,
     list: LuaValue,
@@ -514,8 +515,10 @@ impl Extras<'_> {
     /// The extra arguments, from argument `first` on, encoded once: every
     /// actor decodes this one copy.
     fn encode(&self, first: usize) -> Result<Vec<Value>, String> {
-        let LuaValue::Table(list) = &self.list else {
-            return Err("the extra arguments arrived unpacked (a bug of weave/master)".to_owned());
+        let list = match &self.list {
+            LuaValue::Table(list) => list,
+            LuaValue::Nil => return Ok(Vec::new()),
+            _ => return Err("the extra arguments arrived unpacked (a bug of weave/master)".into()),
         };
         let count: usize = list.raw_get("n").map_err(|e| e.to_string())?;
         Value::encode_list(self.lua, list, count).map_err(|(offset, refusal)| {

@@ -61,6 +61,9 @@ pub(super) fn encode_list(
     list: &LuaTable,
     count: usize,
 ) -> Result<Vec<Value>, (usize, Refusal)> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
     let mut copied = None;
     let read = |state: *mut lua_State| {
         copied = Some(match Reader::new(state) {
