@@ -21,7 +21,7 @@ use weavekit::{DispatchHandle, Dispatcher, Error};
 use crate::actor::{self, Args, WorkerSpec};
 use crate::limits::{self, ResultBudget};
 use crate::primitive::{Answer, HostError};
-use crate::value::Value;
+use crate::value::{Refusal, Value};
 use crate::vm::{self, describe_error, type_name, Config, Source};
 
 /// The most actors one dispatcher may have: each is an OS thread with its
@@ -369,7 +369,7 @@ impl Mode {
 }
 
 /// `H.dispatch(handle, mode, name, threadCount, callback, batchSize,
-/// table.pack(...) or nil)`: checks the arguments, encodes the extra ones once,
+/// packed, ...)`: checks the arguments, encodes the extra ones once,
 /// and dispatches; a refusal names the method and the argument.
 pub(crate) fn dispatch(lua: &Lua, args: MultiValue) -> Answer<()> {
     let mut args = args.into_iter();
@@ -377,7 +377,12 @@ pub(crate) fn dispatch(lua: &Lua, args: MultiValue) -> Answer<()> {
     let slot = slot_of(&next())?;
     let mode = Mode::from_code(&next());
     let (name, count, callback, batch) = (next(), next(), next(), next());
-    let extras = Extras { lua, list: next() };
+    let packed = next();
+    let extras = Extras {
+        lua,
+        packed,
+        values: args.collect(),
+    };
     Request::check(&slot, mode, name, count, callback, batch, &extras)
         .and_then(|request| request.submit(&slot))
         .map_err(|message| HostError::Refused(format!("{}: {message}", mode.method())))
@@ -503,27 +508,35 @@ fn batch_size(batch: &LuaValue, position: usize) -> Result<Option<usize>, String
     }
 }
 
-/// The extra arguments of a dispatch, packed by the Luau library
-/// (`table.pack(...)`, so that each keeps its Luau type; `nil` when there
-/// are none).
+/// The extra arguments of a dispatch: as mlua passed them, and packed by
+/// the Luau library (`table.pack(...)`) when one of them is a Luau
+/// `integer`, which only the packed table tells from a whole number.
 struct Extras<'a> {
     lua: &'a Lua,
-    list: LuaValue,
+    /// The packed table, or `nil`.
+    packed: LuaValue,
+    values: Vec<LuaValue>,
 }
 
 impl Extras<'_> {
     /// The extra arguments, from argument `first` on, encoded once: every
     /// actor decodes this one copy.
     fn encode(&self, first: usize) -> Result<Vec<Value>, String> {
-        let list = match &self.list {
-            LuaValue::Table(list) => list,
-            LuaValue::Nil => return Ok(Vec::new()),
-            _ => return Err("the extra arguments arrived unpacked (a bug of weave/master)".into()),
-        };
-        let count: usize = list.raw_get("n").map_err(|e| e.to_string())?;
-        Value::encode_list(self.lua, list, count).map_err(|(offset, refusal)| {
+        let describe = |(offset, refusal): (usize, Refusal)| {
             refusal.describe(&format!("argument #{}", first + offset), "sent to an actor")
-        })
+        };
+        if let LuaValue::Table(packed) = &self.packed {
+            let count: usize = packed.raw_get("n").map_err(|e| e.to_string())?;
+            return Value::encode_list(self.lua, packed, count).map_err(describe);
+        }
+        // No integer among them: a whole number mlua shows is a number.
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(offset, value)| {
+                Value::encode(self.lua, value, false).map_err(|refusal| describe((offset, refusal)))
+            })
+            .collect()
     }
 }
 
