@@ -11,6 +11,14 @@
 //! (tables are deep-copied; keys and values follow the same rules). Functions,
 //! userdata, threads, tables with a metatable and cyclic tables are refused
 //! with a [`Refusal`] that names where in the value the culprit sits.
+//!
+//! Every Luau `integer` crosses as an integer and every number as a number
+//! (a whole number too). mlua 0.12 shows both as `mlua::Value::Integer` and
+//! pushes both as numbers, so the exact type is read where mlua is not in
+//! the way: tables are read and built through Luau's C API (`raw.rs`), the
+//! master's Luau library packs a dispatch's extra arguments when one is an
+//! integer, and handlers are called through Luau closures ([`Callee`]) that
+//! say whether the result is one.
 
 use std::fmt;
 
