@@ -171,8 +171,9 @@ impl Value {
 /// (arguments packed by [`Arguments::decode`]), which return the handler's
 /// result, followed by `true` when it is a Luau `integer`. They are
 /// compiled without line information, so an `error(message, 2)` in a
-/// handler gets no position (as when Rust calls the handler itself); a
-/// traceback shows one more line, `weave/call`.
+/// handler gets no position (as when Rust calls the handler itself), and
+/// named `weave/call`, whose lines `vm::describe_error` leaves out of
+/// tracebacks.
 #[derive(Debug)]
 pub(crate) struct Callee {
     /// The handler, called directly when its result is not wanted.

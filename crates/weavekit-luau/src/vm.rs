@@ -364,16 +364,19 @@ pub(crate) fn describe_error(error: &mlua::Error) -> String {
     shorten_traceback(&without_prelude_frames(&describe_error_in_full(error)))
 }
 
-/// `text` without the traceback lines of the prelude's own functions (its
-/// `error` wrapper, see `luau/prelude.luau`): glue of the host's, not the
-/// script's.
+/// The traceback lines of the host's own Luau glue, not the script's: the
+/// prelude's functions (its `error` wrapper, see `luau/prelude.luau`) and
+/// the closures handlers are called through (`value::Callee`).
+const HOST_FRAMES: [&str; 2] = ["\tweave/prelude:", "\tweave/call:"];
+
+/// `text` without the traceback lines of the host's glue ([`HOST_FRAMES`]).
 fn without_prelude_frames(text: &str) -> String {
-    if !text.contains("\tweave/prelude:") {
+    if !HOST_FRAMES.iter().any(|frame| text.contains(frame)) {
         return text.to_owned();
     }
     let kept: Vec<&str> = text
         .split('\n')
-        .filter(|line| !line.starts_with("\tweave/prelude:"))
+        .filter(|line| !HOST_FRAMES.iter().any(|frame| line.starts_with(frame)))
         .collect();
     kept.join("\n")
 }
@@ -470,6 +473,12 @@ mod tests {
             "{kept}"
         );
         assert_eq!(without_prelude_frames("plain"), "plain");
+        let text = "x.luau:3: boom\nstack traceback:\n\tx.luau:3: in function <x.luau:2>\n\
+                    \tweave/call: in function <weave/call:2>";
+        assert_eq!(
+            without_prelude_frames(text),
+            "x.luau:3: boom\nstack traceback:\n\tx.luau:3: in function <x.luau:2>"
+        );
     }
 
     #[test]
