@@ -10,8 +10,13 @@
 //!
 //! Everything here runs inside [`Lua::exec_raw`]: a protected call on the
 //! VM's running stack, which catches a Luau error (out of memory) raised
-//! while a table is built. Reading raises none: it only looks at values and
-//! pops what it pushes.
+//! while a table is built. Such an error is a C++ exception that unwinds
+//! through the builder's Rust frames (allowed: mlua declares Luau's API
+//! `extern "C-unwind"`), which own nothing. Reading raises none: it only
+//! looks at values, pops what it pushes, and grows the stack with
+//! `lua_checkstack`, which answers 0 instead of raising. Neither panics
+//! (no indexing that can fail; a failed allocation aborts), so no Rust
+//! panic meets Luau's C++ frames either.
 //!
 //! Miri cannot run these functions (they call into the Luau C library), so
 //! they are covered by ordinary tests: the unit tests and the fixed-seed
