@@ -44,7 +44,7 @@ use weavekit::Kernel;
 
 use crate::limits::{JobClock, Relief, ResultBudget};
 use crate::primitive::{primitive, Answer, HostError};
-use crate::value::{Arguments, Value};
+use crate::value::{Arguments, Callee, Value};
 use crate::vm::{self, describe_error, Config};
 
 /// The actor role's Luau library.
@@ -254,8 +254,7 @@ fn start(spec: &WorkerSpec, kernel: &mut Kernel) -> Result<(), String> {
     let registrations = startup.registrations.take();
     record_handlers(spec, kernel, &registrations);
     let actor = Rc::new(ActorVm::new(lua, spec, &startup)?);
-    register_handlers(kernel, &actor, registrations);
-    Ok(())
+    register_handlers(kernel, &actor, registrations)
 }
 
 impl Startup {
@@ -368,29 +367,36 @@ fn record_handlers(spec: &WorkerSpec, kernel: &Kernel, registrations: &[Registra
 
 /// Registers the script's handlers on the kernel; a handler's failure
 /// unwinds with its message, which the core reports as the item's.
-fn register_handlers(kernel: &mut Kernel, actor: &Rc<ActorVm>, registrations: Vec<Registration>) {
+fn register_handlers(
+    kernel: &mut Kernel,
+    actor: &Rc<ActorVm>,
+    registrations: Vec<Registration>,
+) -> Result<(), String> {
+    let wrapper = Callee::wrapper(&actor.lua).map_err(|e| describe_error(&e))?;
     for Registration {
         name,
         handler,
         detached,
     } in registrations
     {
+        let callee = Callee::new(&wrapper, handler).map_err(|e| describe_error(&e))?;
         let actor = Rc::clone(actor);
         if detached {
             kernel.on_detached(&name, move |index: usize, args: &Args| {
-                if let Err(message) = actor.call(&handler, index, args) {
+                if let Err(message) = actor.call(&callee, index, args, false) {
                     std::panic::resume_unwind(Box::new(message));
                 }
             });
         } else {
             kernel.on(&name, move |index: usize, args: &Args| -> Value {
-                match actor.call_tracked(&handler, index, args) {
+                match actor.call_tracked(&callee, index, args) {
                     Ok(value) => value,
                     Err(message) => std::panic::resume_unwind(Box::new(message)),
                 }
             });
         }
     }
+    Ok(())
 }
 
 /// The VM's memory limit: past it an allocation raises Luau's "not enough
@@ -539,36 +545,45 @@ impl ActorVm {
 
     /// Calls a tracked handler: its result encoded for the master (nothing
     /// for a detached dispatch, which drops it), within the job's budget.
-    fn call_tracked(&self, handler: &Function, index: usize, args: &Args) -> Result<Value, String> {
-        let value = self.call(handler, index, args)?;
+    fn call_tracked(&self, callee: &Callee, index: usize, args: &Args) -> Result<Value, String> {
+        let (value, integer) = self.call(callee, index, args, !args.discard)?;
         if args.discard {
             // A detached dispatch: the core drops the result.
             return Ok(Value::Nil);
         }
-        let value = Value::encode(&value)
+        let value = Value::encode(&self.lua, &value, integer)
             .map_err(|refusal| refusal.describe("the result", "sent back to the master"))?;
         args.results.take(value.size())?;
         Ok(value)
     }
 
-    /// Calls `handler(id, ...)` for 0-based item `index`; the error message
+    /// Calls `handler(id, ...)` for 0-based item `index`: its result, and
+    /// whether that is a Luau `integer` (when `wanted`); the error message
     /// (with its traceback) on failure, which includes an error in a task
     /// the handler spawned (the handler itself still ran to its end).
-    fn call(&self, handler: &Function, index: usize, args: &Args) -> Result<LuaValue, String> {
+    fn call(
+        &self,
+        callee: &Callee,
+        index: usize,
+        args: &Args,
+        wanted: bool,
+    ) -> Result<(LuaValue, bool), String> {
+        // Garbage left by an earlier item that ran out of memory would make
+        // this one (from copying its arguments on) fail too.
+        self.relief
+            .relieve(&self.lua)
+            .map_err(|e| self.describe_handler_error(&e))?;
         let arguments = self.arguments(args).map_err(|e| {
             format!(
                 "the arguments could not be copied into the actor: {}",
                 describe_error(&e)
             )
         })?;
-        // Garbage left by an earlier item that ran out of memory would make
-        // this one fail too.
-        self.relief
-            .relieve(&self.lua)
-            .map_err(|e| self.describe_handler_error(&e))?;
         self.state.job.start();
         self.state.error_object.clear();
-        let result = arguments.call(&self.lua, handler, index + 1, |f, args| self.run(f, args));
+        let result = arguments.call(&self.lua, callee, index + 1, wanted, |f, args| {
+            self.run(f, args)
+        });
         if self.state.job.stop() {
             // Whatever error the timeout caused (the handler may even have
             // caught it), the cause to report is the timeout.
@@ -598,7 +613,8 @@ impl ActorVm {
         }
     }
 
-    /// Runs `handler(args)` to its end on the actor's handler thread.
+    /// Runs `handler(args)` to its end on the actor's handler thread; what
+    /// it returned.
     ///
     /// Resumed plainly first (as cheap as a call); if the handler enters an
     /// async standard-library function (`fs.readFile`, ...), the thread
@@ -606,7 +622,7 @@ impl ActorVm {
     /// as a future (with a real waker) until the handler returns, as
     /// `task.wait` blocks here. A plain `coroutine.yield` in a handler
     /// resumes it at once.
-    fn run(&self, handler: &Function, args: MultiValue) -> mlua::Result<LuaValue> {
+    fn run(&self, handler: &Function, args: MultiValue) -> mlua::Result<MultiValue> {
         let thread = &self.runner;
         thread.reset(handler.clone())?;
         let mut yielded: MultiValue = thread.resume(args)?;
@@ -614,11 +630,11 @@ impl ActorVm {
             if crate::master::is_poll_pending(&yielded) {
                 return self
                     .state
-                    .block_on(thread.clone().into_async::<LuaValue>(())?);
+                    .block_on(thread.clone().into_async::<MultiValue>(())?);
             }
             yielded = thread.resume(())?;
         }
-        Ok(yielded.into_iter().next().unwrap_or(LuaValue::Nil))
+        Ok(yielded)
     }
 
     /// The job's extra arguments in this VM, decoded once per job.

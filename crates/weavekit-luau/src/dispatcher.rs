@@ -21,7 +21,7 @@ use weavekit::{DispatchHandle, Dispatcher, Error};
 use crate::actor::{self, Args, WorkerSpec};
 use crate::limits::{self, ResultBudget};
 use crate::primitive::{Answer, HostError};
-use crate::value::Value;
+use crate::value::{Refusal, Value};
 use crate::vm::{self, describe_error, type_name, Config, Source};
 
 /// The most actors one dispatcher may have: each is an OS thread with its
@@ -368,16 +368,21 @@ impl Mode {
     }
 }
 
-/// `H.dispatch(handle, mode, name, threadCount, callback, batchSize, ...)`:
-/// checks the arguments, encodes the extra ones once, and dispatches; a
-/// refusal names the method and the argument.
-pub(crate) fn dispatch(args: MultiValue) -> Answer<()> {
+/// `H.dispatch(handle, mode, name, threadCount, callback, batchSize,
+/// packed, ...)`: checks the arguments, encodes the extra ones once,
+/// and dispatches; a refusal names the method and the argument.
+pub(crate) fn dispatch(lua: &Lua, args: MultiValue) -> Answer<()> {
     let mut args = args.into_iter();
     let mut next = || args.next().unwrap_or(LuaValue::Nil);
     let slot = slot_of(&next())?;
     let mode = Mode::from_code(&next());
     let (name, count, callback, batch) = (next(), next(), next(), next());
-    let extras: Vec<LuaValue> = args.collect();
+    let packed = next();
+    let extras = Extras {
+        lua,
+        packed,
+        values: args.collect(),
+    };
     Request::check(&slot, mode, name, count, callback, batch, &extras)
         .and_then(|request| request.submit(&slot))
         .map_err(|message| HostError::Refused(format!("{}: {message}", mode.method())))
@@ -403,7 +408,7 @@ impl Request {
         count: LuaValue,
         callback: LuaValue,
         batch: LuaValue,
-        extras: &[LuaValue],
+        extras: &Extras<'_>,
     ) -> Result<Request, String> {
         // Argument positions as the script wrote them (callback only if tracked).
         let batch_position = if mode.tracked() { 4 } else { 3 };
@@ -411,7 +416,7 @@ impl Request {
         let thread_count = limits::item_count(&count, mode.tracked())?;
         let callback = tracked_callback(mode, callback)?;
         let batch_size = batch_size(&batch, batch_position)?;
-        let values = encode_extras(extras, batch_position + 1)?;
+        let values = extras.encode(batch_position + 1)?;
         let args = Args {
             // ORDERING: only uniqueness matters; no other memory is published.
             seq: NEXT_DISPATCH.fetch_add(1, Ordering::Relaxed),
@@ -503,18 +508,36 @@ fn batch_size(batch: &LuaValue, position: usize) -> Result<Option<usize>, String
     }
 }
 
-/// The extra arguments, from argument `first` on, encoded once: every
-/// actor decodes this one copy.
-fn encode_extras(extras: &[LuaValue], first: usize) -> Result<Vec<Value>, String> {
-    extras
-        .iter()
-        .enumerate()
-        .map(|(offset, extra)| {
-            Value::encode(extra).map_err(|refusal| {
-                refusal.describe(&format!("argument #{}", first + offset), "sent to an actor")
+/// The extra arguments of a dispatch: as mlua passed them, and packed by
+/// the Luau library (`table.pack(...)`) when one of them is a Luau
+/// `integer`, which only the packed table tells from a whole number.
+struct Extras<'a> {
+    lua: &'a Lua,
+    /// The packed table, or `nil`.
+    packed: LuaValue,
+    values: Vec<LuaValue>,
+}
+
+impl Extras<'_> {
+    /// The extra arguments, from argument `first` on, encoded once: every
+    /// actor decodes this one copy.
+    fn encode(&self, first: usize) -> Result<Vec<Value>, String> {
+        let describe = |(offset, refusal): (usize, Refusal)| {
+            refusal.describe(&format!("argument #{}", first + offset), "sent to an actor")
+        };
+        if let LuaValue::Table(packed) = &self.packed {
+            let count: usize = packed.raw_get("n").map_err(|e| e.to_string())?;
+            return Value::encode_list(self.lua, packed, count).map_err(describe);
+        }
+        // No integer among them: a whole number mlua shows is a number.
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(offset, value)| {
+                Value::encode(self.lua, value, false).map_err(|refusal| describe((offset, refusal)))
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// The core callback of a tracked job: queues the completion.
@@ -564,15 +587,7 @@ pub(crate) fn describe_job_error(job: &str, error: &Error) -> String {
 
 /// The `buf` a callback gets: `buf[id]` is item `id`'s result.
 pub(crate) fn results_table(lua: &Lua, results: &[Value]) -> mlua::Result<Table> {
-    let table = lua.create_table_with_capacity(results.len(), 0)?;
-    for (index, value) in results.iter().enumerate() {
-        match value {
-            Value::Nil => {}
-            Value::Integer(_) => value.store(lua, &table, &Value::Number((index + 1) as f64))?,
-            _ => table.raw_seti(index + 1, value.decode(lua)?)?,
-        }
-    }
-    Ok(table)
+    Value::decode_list(lua, results)
 }
 
 /// Wraps a slot for Luau.

@@ -26,7 +26,9 @@
 //!   the queues it drives);
 //! - `dispatcher`: `weave.dispatcher` on top of the core `Dispatcher`;
 //! - `actor`: the worker entry, one VM per actor, `weave.kernel`;
-//! - `value`: what crosses between VMs, encoded once, decoded per job;
+//! - `value`: what crosses between VMs, encoded once, decoded per job
+//!   (`value/raw.rs` reads and builds tables through Luau's C API: the
+//!   crate's only `unsafe` code);
 //! - `vm`: what every VM has (globals, `--!native`);
 //! - `require`: Luau's standard require-by-string, with the host's messages;
 //! - `stdlib`: Lune's standard library (`@lune/fs`, ...), in every VM;
@@ -35,6 +37,7 @@
 //! - `primitive`: the host's Rust primitives and their error type.
 
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(unreachable_pub)]
 
 mod actor;

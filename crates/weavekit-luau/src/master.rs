@@ -517,7 +517,7 @@ impl Master {
         )?;
         host.set(
             "dispatch",
-            primitive(lua, |_, args: MultiValue| dispatcher::dispatch(args))?,
+            primitive(lua, |lua, args: MultiValue| dispatcher::dispatch(lua, args))?,
         )?;
         host.set("destroy", self.primitive(lua, Master::destroy)?)
     }

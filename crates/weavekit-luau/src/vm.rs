@@ -308,12 +308,13 @@ fn normalize(path: &Path) -> PathBuf {
 /// lets a message show `error({ code = 42 })` with its fields instead of
 /// as `table: 0x...`.
 #[derive(Default)]
-pub(crate) struct ErrorObject(std::cell::RefCell<Option<(String, LuaValue)>>);
+pub(crate) struct ErrorObject(std::cell::RefCell<Option<(String, LuaValue, mlua::WeakLua)>>);
 
 impl ErrorObject {
-    /// Records `value` (shown by Luau as `text`).
-    pub(crate) fn note(&self, value: LuaValue, text: String) {
-        *self.0.borrow_mut() = Some((text, value));
+    /// Records `value` (shown by Luau as `text`) of the VM `lua` (weakly:
+    /// the record lives in that VM).
+    pub(crate) fn note(&self, value: LuaValue, text: String, lua: &Lua) {
+        *self.0.borrow_mut() = Some((text, value, lua.weak()));
     }
 
     /// Forgets what was noted (before running code whose errors count).
@@ -325,12 +326,15 @@ impl ErrorObject {
     /// object, replaced by the object's fields (`error object {code =
     /// 42}`), when the object can be copied. Forgets the object.
     pub(crate) fn render_into(&self, message: &mut String) {
-        let Some((text, value)) = self.0.borrow_mut().take() else {
+        let Some((text, value, lua)) = self.0.borrow_mut().take() else {
+            return;
+        };
+        let Some(lua) = lua.try_upgrade() else {
             return;
         };
         let shown = message.split('\n').next().unwrap_or_default();
         if same_object(&text, shown) {
-            if let Ok(object) = Value::encode(&value) {
+            if let Ok(object) = Value::encode(&lua, &value, false) {
                 let rendered = format!("error object {}", object.render());
                 message.replace_range(..shown.len(), &rendered);
             }
@@ -339,8 +343,8 @@ impl ErrorObject {
 
     /// The prelude's `note_error` primitive over `this`.
     pub(crate) fn primitive(this: std::rc::Rc<ErrorObject>, lua: &Lua) -> mlua::Result<Function> {
-        lua.create_function(move |_, (value, text): (LuaValue, String)| {
-            this.note(value, text);
+        lua.create_function(move |lua, (value, text): (LuaValue, String)| {
+            this.note(value, text, lua);
             Ok(())
         })
     }
@@ -360,16 +364,19 @@ pub(crate) fn describe_error(error: &mlua::Error) -> String {
     shorten_traceback(&without_prelude_frames(&describe_error_in_full(error)))
 }
 
-/// `text` without the traceback lines of the prelude's own functions (its
-/// `error` wrapper, see `luau/prelude.luau`): glue of the host's, not the
-/// script's.
+/// The traceback lines of the host's own Luau glue, not the script's: the
+/// prelude's functions (its `error` wrapper, see `luau/prelude.luau`) and
+/// the closures handlers are called through (`value::Callee`).
+const HOST_FRAMES: [&str; 2] = ["\tweave/prelude:", "\tweave/call:"];
+
+/// `text` without the traceback lines of the host's glue ([`HOST_FRAMES`]).
 fn without_prelude_frames(text: &str) -> String {
-    if !text.contains("\tweave/prelude:") {
+    if !HOST_FRAMES.iter().any(|frame| text.contains(frame)) {
         return text.to_owned();
     }
     let kept: Vec<&str> = text
         .split('\n')
-        .filter(|line| !line.starts_with("\tweave/prelude:"))
+        .filter(|line| !HOST_FRAMES.iter().any(|frame| line.starts_with(frame)))
         .collect();
     kept.join("\n")
 }
@@ -461,8 +468,17 @@ mod tests {
                     \tweave/prelude:46: in function 'error'\n\tx.luau:3: in function <x.luau:1>";
         let kept = without_prelude_frames(text);
         assert!(!kept.contains("prelude"), "{kept}");
-        assert!(kept.ends_with("\tx.luau:3: in function <x.luau:1>"), "{kept}");
+        assert!(
+            kept.ends_with("\tx.luau:3: in function <x.luau:1>"),
+            "{kept}"
+        );
         assert_eq!(without_prelude_frames("plain"), "plain");
+        let text = "x.luau:3: boom\nstack traceback:\n\tx.luau:3: in function <x.luau:2>\n\
+                    \tweave/call: in function <weave/call:2>";
+        assert_eq!(
+            without_prelude_frames(text),
+            "x.luau:3: boom\nstack traceback:\n\tx.luau:3: in function <x.luau:2>"
+        );
     }
 
     #[test]
