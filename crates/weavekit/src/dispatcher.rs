@@ -19,9 +19,8 @@ use crate::after::Links;
 use crate::builder::{DispatcherBuilder, PoolConfig};
 use crate::check::{Checks, Request};
 use crate::error::Error;
-use crate::future::JobFuture;
 use crate::id::{JobId, JobTable, Progress};
-use crate::job::{DetachedJob, Job, JobBase, TrackedJob};
+use crate::job::{DetachedJob, Job, JobBase};
 use crate::kernel::Kernel;
 use crate::key::DispatchKey;
 use crate::pool::{Pool, Worker};
@@ -29,7 +28,6 @@ use crate::registry::Registry;
 use crate::remote::{Remote, Shared};
 use crate::spec::JobSpec;
 use crate::sync::Arc;
-use crate::then::ThenJob;
 use crate::unwind;
 
 /// Runs named jobs on a pool of actors and calls back on this thread.
@@ -518,7 +516,7 @@ impl Dispatcher {
     }
 
     /// A [`Remote`]: `Send + Sync + Clone`, for dispatching detached jobs
-    /// and [`JobFuture`]s from any thread (an async server's tasks, say).
+    /// and [`JobFuture`](crate::JobFuture)s from any thread (an async server's tasks, say).
     /// Remote jobs count in [`in_flight`](Dispatcher::in_flight), and
     /// `wait`, `destroy` and drop run them to the end; after the dispatcher
     /// is gone, the remote's terminals return [`Error::Closed`].
@@ -861,65 +859,6 @@ pub(crate) struct Master {
 }
 
 impl Master {
-    /// Checks a tracked dispatch and builds its job.
-    pub(crate) fn tracked<A, R, C>(
-        &self,
-        name: &str,
-        count: usize,
-        batch_size: Option<usize>,
-        reuse: Option<Vec<R>>,
-        args: A,
-        callback: C,
-    ) -> Result<Arc<dyn Job>, Error>
-    where
-        A: Send + Sync + 'static,
-        R: Send + 'static,
-        C: FnOnce(Result<Vec<R>, Error>) + 'static,
-    {
-        let request = Request::new(name, count, batch_size);
-        let (base, buffer) = self.check_tracked(request, reuse, args)?;
-        Ok(Arc::new(TrackedJob::new(base, buffer, callback)))
-    }
-
-    /// Checks a dispatch awaited by a future and builds its job.
-    pub(crate) fn future<A, R>(
-        &self,
-        name: &str,
-        count: usize,
-        batch_size: Option<usize>,
-        reuse: Option<Vec<R>>,
-        args: A,
-    ) -> Result<(Arc<dyn Job>, JobFuture<R>), Error>
-    where
-        A: Send + Sync + 'static,
-        R: Send + 'static,
-    {
-        let request = Request::new(name, count, batch_size);
-        let (base, buffer) = self.check_tracked(request, reuse, args)?;
-        Ok(JobFuture::new(base, buffer, &self.hub))
-    }
-
-    /// Checks a dispatch whose results go to `then` on the finishing actor
-    /// and builds its job.
-    pub(crate) fn then<A, R, F>(
-        &self,
-        name: &str,
-        count: usize,
-        batch_size: Option<usize>,
-        reuse: Option<Vec<R>>,
-        args: A,
-        then: F,
-    ) -> Result<Arc<dyn Job>, Error>
-    where
-        A: Send + Sync + 'static,
-        R: Send + 'static,
-        F: FnOnce(Result<Vec<R>, Error>) + Send + 'static,
-    {
-        let request = Request::new(name, count, batch_size);
-        let (base, buffer) = self.check_tracked(request, reuse, args)?;
-        Ok(Arc::new(ThenJob::new(base, buffer, then)))
-    }
-
     /// Checks a detached dispatch and builds its job.
     pub(crate) fn detached<A>(
         &self,
@@ -988,10 +927,16 @@ impl Master {
         }
     }
 
+    /// The hub shared with the actors (for the jobs the terminals build).
+    pub(crate) fn hub(&self) -> &Arc<crate::pool::Hub> {
+        &self.hub
+    }
+
     /// The checks of a dispatch whose results are kept, shared by the
-    /// tracked, future and `then` terminals: the same as a remote's, after
-    /// the master's own closed check.
-    fn check_tracked<A, R>(
+    /// tracked, future and `then` terminals (which then build their own
+    /// kind of job): the same as a remote's, after the master's own closed
+    /// check.
+    pub(crate) fn check_tracked<A, R>(
         &self,
         request: Request<'_>,
         reuse: Option<Vec<R>>,

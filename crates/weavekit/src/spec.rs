@@ -10,11 +10,15 @@
 
 use std::fmt;
 
+use crate::check::Request;
 use crate::dispatcher::Master;
 use crate::error::Error;
 use crate::future::JobFuture;
 use crate::id::JobId;
+use crate::job::{self, TrackedJob};
 use crate::key::{DispatchKey, Job};
+use crate::sync::Arc;
+use crate::then::ThenJob;
 
 /// A job about to be dispatched: `count` items of one handler, with options.
 ///
@@ -158,6 +162,11 @@ impl<'a, K: DispatchKey> JobSpec<'a, K> {
         self
     }
 
+    /// The checks' view of this spec.
+    fn request(&self) -> Request<'_> {
+        Request::new(self.key.key_name(), self.count, self.batch)
+    }
+
     /// Dispatches a *tracked* job of `A` arguments and `R` results. Shared
     /// by the two keys' `tracked`.
     fn dispatch_tracked<A, R, C>(
@@ -171,10 +180,8 @@ impl<'a, K: DispatchKey> JobSpec<'a, K> {
         R: Send + 'static,
         C: FnOnce(Result<Vec<R>, Error>) + 'static,
     {
-        let name = self.key.key_name();
-        let job = self
-            .master
-            .tracked(name, self.count, self.batch, reuse, args, callback)?;
+        let (base, buffer) = self.master.check_tracked(self.request(), reuse, args)?;
+        let job: Arc<dyn job::Job> = Arc::new(TrackedJob::new(base, buffer, callback));
         Ok(self.master.admit(job, self.deferred, self.after))
     }
 
@@ -185,10 +192,8 @@ impl<'a, K: DispatchKey> JobSpec<'a, K> {
         A: Send + Sync + 'static,
         R: Send + 'static,
     {
-        let name = self.key.key_name();
-        let (job, future) = self
-            .master
-            .future(name, self.count, self.batch, reuse, args)?;
+        let (base, buffer) = self.master.check_tracked(self.request(), reuse, args)?;
+        let (job, future) = JobFuture::new(base, buffer, self.master.hub());
         self.master.admit(job, self.deferred, self.after);
         Ok(future)
     }
@@ -201,10 +206,8 @@ impl<'a, K: DispatchKey> JobSpec<'a, K> {
         R: Send + 'static,
         F: FnOnce(Result<Vec<R>, Error>) + Send + 'static,
     {
-        let name = self.key.key_name();
-        let job = self
-            .master
-            .then(name, self.count, self.batch, reuse, args, then)?;
+        let (base, buffer) = self.master.check_tracked(self.request(), reuse, args)?;
+        let job: Arc<dyn job::Job> = Arc::new(ThenJob::new(base, buffer, then));
         Ok(self.master.admit(job, self.deferred, self.after))
     }
 
